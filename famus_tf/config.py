@@ -1,0 +1,49 @@
+"""Plain configuration objects for every part of a run. No absl in here.
+
+`famus_tf.main` turns parsed flags into these; library code receives them as
+arguments. Defaults are the paper's where it gives one (see docs in README.md and
+the `launch/` flagfiles for per-setting values).
+"""
+import dataclasses
+from typing import Optional, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """The meta-learning method and FaMUS."""
+    method: str = "mwnet"            # plain | mwnet | l2r | mlc
+    famus: bool = True               # gate the second-order paths with learned samplers
+    gate_policy: str = "learned"     # learned | random (Random-K) | fixed (every candidate on)
+    candidates: str = "all"          # all | top:N | block:PREFIX[,PREFIX] (see meta/selection.py)
+    head_prefix: str = "head"        # variable-path prefix of the classifier
+    head_always_on: bool = True      # the classifier's second-order path is always kept
+    num_active: int = 4              # K of Eq. 10 (and of Random-K)
+    lambda_r: float = 0.1            # lambda_1, weight of L_r (Eq. 10)
+    lambda_g: float = 0.1            # lambda_2, weight of L_g (Eq. 11)
+    lr_loss: str = "paper"           # paper: (sum_l r_l - K)^2; code: last gate only
+    lg_loss: str = "paper"           # paper: avg-pool L2 (Eq. 11); code: moment matching
+    gumbel_tau: float = 5.0          # Gumbel-softmax temperature (official code)
+    sampler_hidden: int = 128        # paper and code
+    sampler_depth: str = "paper"     # paper: 2 FC layers; code: 3 Linear layers
+    num_segments: int = 8            # traced branches over the candidates (speed only)
+    normalise_weights: bool = True   # MW-Net: v / sum(v)
+    weighting_hidden: int = 100      # MW-Net weighting network width
+    meta_lr: float = 1e-3            # beta
+    meta_momentum: float = 0.9
+    meta_weight_decay: float = 5e-4
+    sampler_lr: float = 0.1          # delta
+    sampler_momentum: float = 0.9
+    mlc_reset: bool = False          # MLC: reset T to I every step (official MLC code)
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """SGD of the base network: PyTorch-style (coupled) weight decay, Nesterov momentum."""
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    lr_boundaries: Tuple[int, ...] = ()   # in iterations (the loop converts epochs)
+    lr_decay: float = 0.1
+    virtual_lr: Optional[float] = None    # None: the current scheduled lr (MW-Net/FaMUS)

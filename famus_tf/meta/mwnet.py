@@ -1,0 +1,28 @@
+"""MW-Net (Shu et al., NeurIPS 2019): a weighting network maps each example's loss
+to its weight; phi is the vector of (sum-normalised) weights.
+
+With `normalise_weights=True` (the official WRN script and FaMUS) the training loss is
+sum_i v_i l_i / sum_j v_j; otherwise (the ResNet-32 script) it is sum_i v_i l_i / n.
+"""
+import tensorflow as tf
+
+from famus_tf.meta.method import WeightedCE
+from famus_tf.meta.weighting import build_weighting_net, example_weights
+
+
+class MWNet(WeightedCE):
+    name = "mwnet"
+
+    def __init__(self, config):
+        self.normalise = config.normalise_weights
+        self.net = build_weighting_net(config.weighting_hidden)
+        self.meta_variables = tuple(self.net.trainable_variables)
+
+    def phi(self, losses, labels):
+        v = example_weights(self.net, losses, normalise=self.normalise)
+        if not self.normalise:
+            v = v / tf.cast(tf.size(v), v.dtype)
+        return v
+
+    def actual_phi(self, losses, labels, d_phi):
+        return tf.stop_gradient(self.phi(losses, labels))

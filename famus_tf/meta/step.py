@@ -1,0 +1,220 @@
+"""The training step of every method: plain, MW-Net, L2R and MLC, with or without FaMUS.
+
+`MetaLearner` owns the base network, the method (meta model), the samplers and all
+optimisers, and exposes `train_step(images, labels, val_images, val_labels)`, a
+Python function meant to be wrapped in `tf.function` (see `compiled_step`). One
+iteration of a meta method (paper Algorithm 1):
+
+  1. training forward at w (recorded once) and per-example losses;
+  2. phi from the meta model; virtual step w_hat = w - alpha * g (virtual.py);
+  3. validation loss at w_hat, its gradient on the candidate / head tensors;
+  4. gates from the samplers (or Random-K / fixed), the gated meta-gradient dL/dphi,
+     the meta-model update (beta) and the sampler update (delta, L_r);
+  5. actual step on w with phi from the updated meta model, held constant.
+Only step 5 changes the base network's variables and BatchNorm statistics.
+"""
+import keras
+import tensorflow as tf
+
+from famus_tf.config import MetaConfig, OptimConfig
+from famus_tf.meta import functional as fn
+from famus_tf.meta import optim, selection as selection_lib, virtual
+from famus_tf.meta import sampler as sampler_lib
+from famus_tf.meta.method import build_method
+
+GATE_POLICIES = ("learned", "random", "fixed", "off")
+
+
+class MetaLearner:
+    """Everything one base network trains with; checkpoint its `trackables()`."""
+
+    def __init__(self, model, num_classes, meta=MetaConfig(), optim_config=OptimConfig()):
+        if meta.gate_policy not in GATE_POLICIES:
+            raise ValueError(f"gate_policy must be one of {GATE_POLICIES}, got {meta.gate_policy!r}")
+        self.model, self.meta, self.optim_config = model, meta, optim_config
+        self.dtype = model.trainable_variables[0].dtype
+        self.optimizer = optim.sgd(optim.piecewise(optim_config.lr, optim_config.lr_boundaries,
+                                                   optim_config.lr_decay),
+                                   optim_config.momentum, optim_config.nesterov, name="base_sgd")
+        self.optimizer.build(model.trainable_variables)
+        self.method = None if meta.method == "plain" else build_method(
+            meta.method, meta, num_classes, self.dtype)
+        self.samplers, self.meta_optimizer, self.sampler_optimizer = [], None, None
+        self.selection = None
+        if self.method is None:
+            return
+        paths = [v.path for v in model.trainable_variables]
+        self.selection = (selection_lib.resolve(paths, meta.candidates, meta.head_prefix,
+                                                meta.head_always_on, meta.num_segments)
+                          if meta.famus else selection_lib.full(paths, meta.head_prefix))
+        if self.method.meta_variables:
+            self.meta_optimizer = optim.sgd(meta.meta_lr, meta.meta_momentum, name="meta_sgd")
+            self.meta_optimizer.build(list(self.method.meta_variables))
+        if meta.famus and meta.gate_policy == "learned" and self.selection.candidates:
+            shapes = [model.trainable_variables[i].shape for i in self.selection.candidates]
+            self.samplers = [sampler_lib.build_sampler(sampler_lib.output_dim(s), meta.sampler_hidden,
+                                                       meta.sampler_depth, name=f"sampler_{k}")
+                             for k, s in enumerate(shapes)]
+            self.sampler_optimizer = optim.sgd(meta.sampler_lr, meta.sampler_momentum,
+                                               name="sampler_sgd")
+            self.sampler_optimizer.build(self.sampler_variables)
+
+    @property
+    def sampler_variables(self):
+        return [v for s in self.samplers for v in s.trainable_variables]
+
+    def trackables(self):
+        """Objects whose state a checkpoint must hold."""
+        out = {"model": self.model, "optimizer": self.optimizer}
+        if self.method is not None and self.method.meta_variables:
+            out["meta_variables"] = list(self.method.meta_variables)
+            out["meta_optimizer"] = self.meta_optimizer
+        if self.samplers:
+            out["samplers"] = self.samplers
+            out["sampler_optimizer"] = self.sampler_optimizer
+        return out
+
+    def learning_rate(self):
+        """The current scheduled base learning rate, as a tensor."""
+        return tf.cast(self.optimizer.learning_rate, self.dtype)
+
+    # ------------------------------------------------------------------ steps
+    def train_step(self, images, labels, val_images=None, val_labels=None):
+        if self.method is None:
+            return self._plain_step(images, labels)
+        return self._meta_step(images, labels, val_images, val_labels)
+
+    def _actual_step(self, grads, new_non_trainable):
+        variables = self.model.trainable_variables
+        grads = optim.with_decay(grads, variables, self.optim_config.weight_decay)
+        self.optimizer.apply(grads, variables)
+        for var, value in zip(self.model.non_trainable_variables, new_non_trainable):
+            var.assign(value)
+
+    def _plain_step(self, images, labels):
+        w, nt = fn.trainable_values(self.model), fn.non_trainable_values(self.model)
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            logits, new_nt = fn.forward(self.model, w, nt, images)
+            losses = fn.per_example_ce(logits, labels)
+            loss = tf.reduce_mean(losses)
+        self._actual_step(tape.gradient(loss, w, unconnected_gradients=fn.ZERO), new_nt)
+        return {"loss": loss, "accuracy": _accuracy(logits, labels)}
+
+    def _gates(self, grads, lr, u, seed_step):
+        """Hard 0/1 gates per candidate and, for learned samplers, their update."""
+        sel, meta = self.selection, self.meta
+        n = len(sel.candidates)
+        if meta.gate_policy == "fixed":
+            return tf.ones([n], self.dtype), {}
+        if meta.gate_policy == "off":
+            return tf.zeros([n], self.dtype), {}
+        if meta.gate_policy == "random":
+            return selection_lib.random_gates(n, meta.num_active, seed_step, meta.seed, self.dtype), {}
+        with tf.GradientTape() as tape:
+            soft = []
+            for k, (i, net) in enumerate(zip(sel.candidates, self.samplers)):
+                logits = net(tf.cast(sampler_lib.pooled_gradient(grads[i]), net.dtype))
+                gate = sampler_lib.straight_through_gumbel(logits[0], meta.gumbel_tau, seed_step,
+                                                           meta.seed * 1009 + k + 1)
+                soft.append(tf.cast(gate, self.dtype))
+            hard = tf.stop_gradient(tf.stack(soft))
+            # dL_c/dr_l = <u_l, dw_hat_l/dr_l> = -alpha * s_l * <u_l, g_l>, s_l = +1 on, -1 off.
+            sign = 2.0 * hard - 1.0
+            coeffs = [tf.stop_gradient(-lr * sign[k] * fn.dot(u[i], grads[i]))
+                      for k, i in enumerate(sel.candidates)]
+            loss_r = sampler_lib.gate_count_loss(soft, float(meta.num_active), meta.lr_loss)
+            loss = tf.add_n([s * c for s, c in zip(soft, coeffs)]) + meta.lambda_r * loss_r
+        variables = self.sampler_variables
+        sgrads = tape.gradient(loss, variables, unconnected_gradients=fn.ZERO)
+        self.sampler_optimizer.apply(sgrads, variables)
+        return hard, {"loss_r": loss_r}
+
+    def _virtual_pass(self, images, labels, val_images, val_labels):
+        """Steps 1-3: training forward, phi, virtual step, validation gradients."""
+        model, method, sel = self.model, self.method, self.selection
+        c = {"w": fn.trainable_values(model), "nt": fn.non_trainable_values(model), "labels": labels}
+        c["lr"] = (tf.constant(self.optim_config.virtual_lr, self.dtype)
+                   if self.optim_config.virtual_lr else self.learning_rate())
+        inner = tf.GradientTape(persistent=True)
+        with inner:
+            inner.watch(c["w"])
+            c["logits"], c["new_nt"] = fn.forward(model, c["w"], c["nt"], images)
+        c["inner"] = inner
+        c["logits_sg"] = tf.stop_gradient(c["logits"])
+        c["losses"] = fn.per_example_ce(c["logits_sg"], labels)
+        c["theta_tape"] = tf.GradientTape()
+        with c["theta_tape"]:
+            c["phi"] = method.phi(c["losses"], labels)
+        delta = method.logit_grads(tf.stop_gradient(c["phi"]), c["logits_sg"], labels)
+        c["grads"] = fn.inner_gradient(inner, c["logits"], c["w"], delta)
+        w_hat = virtual.virtual_weights(c["w"], c["grads"], c["lr"])
+        watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
+        c["val_loss"], _, c["u"] = virtual.validation_gradients(
+            model, w_hat, c["nt"], val_images, val_labels, watch)
+        return c
+
+    def _phi_gradient(self, c, hard):
+        """dL_val/dphi through the tensors the gates (0/1 per candidate) keep."""
+        return virtual.gated_meta_gradient(
+            self.selection, hard, inner=c["inner"], logits=c["logits"], weights=c["w"],
+            method=self.method, phi=c["phi"], logits_sg=c["logits_sg"], labels=c["labels"],
+            lr=c["lr"], u=c["u"], lambda_g=self.meta.lambda_g if self.meta.famus else 0.0,
+            lg_mode=self.meta.lg_loss)
+
+    def _theta_gradients(self, c, d_phi):
+        variables = list(self.method.meta_variables)
+        return c["theta_tape"].gradient(c["phi"], variables, output_gradients=d_phi,
+                                        unconnected_gradients=fn.ZERO)
+
+    def meta_gradient(self, images, labels, val_images, val_labels, gates=None):
+        """The meta-gradients of one step for given 0/1 candidate gates; changes nothing.
+
+        Returns {'phi': ..., 'd_phi': dL_val/dphi, 'theta': [dL_val/dtheta per meta variable]}.
+        """
+        c = self._virtual_pass(images, labels, val_images, val_labels)
+        if gates is not None:
+            gates = tf.constant(gates, self.dtype)
+        d_phi = self._phi_gradient(c, gates)
+        out = {"phi": c["phi"], "d_phi": d_phi}
+        out["theta"] = self._theta_gradients(c, d_phi) if self.method.meta_variables else []
+        return out
+
+    def _meta_step(self, images, labels, val_images, val_labels):
+        meta, method, sel = self.meta, self.method, self.selection
+        c = self._virtual_pass(images, labels, val_images, val_labels)
+        metrics, hard = {}, None
+        if sel.candidates:
+            hard, extra = self._gates(c["grads"], c["lr"], c["u"], self.optimizer.iterations)
+            metrics.update(extra, gates=hard, gate_fraction=tf.reduce_mean(hard))
+        d_phi = self._phi_gradient(c, hard)
+        if method.meta_variables:
+            variables = list(method.meta_variables)
+            mgrads = optim.with_decay(self._theta_gradients(c, d_phi), variables,
+                                      meta.meta_weight_decay)
+            self.meta_optimizer.apply(mgrads, variables)
+            method.project()
+        if meta.famus and sel.head:
+            metrics["loss_g"] = sampler_lib.gradient_match_loss(
+                [c["grads"][i] for i in sel.head], [c["u"][i] for i in sel.head], meta.lg_loss)
+        # 5. actual step with the updated meta model, phi held constant.
+        phi_actual = method.actual_phi(c["losses"], c["labels"], d_phi)
+        actual = fn.inner_gradient(c["inner"], c["logits"], c["w"],
+                                   method.logit_grads(phi_actual, c["logits_sg"], c["labels"]))
+        self._actual_step(actual, c["new_nt"])
+        losses = c["losses"]
+        uniform = tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), losses.dtype))
+        metrics.update({"loss": tf.reduce_mean(losses), "accuracy": _accuracy(c["logits_sg"], labels),
+                        "val_loss": c["val_loss"], "lr": c["lr"],
+                        "example_weights": phi_actual if phi_actual.shape.rank == 1 else uniform})
+        return metrics
+
+
+def _accuracy(logits, labels):
+    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels),
+                                  logits.dtype))
+
+
+def compiled_step(learner, xla=False):
+    """`learner.train_step` as one tf.function (optionally XLA-compiled)."""
+    return tf.function(learner.train_step, jit_compile=xla, autograph=False)
