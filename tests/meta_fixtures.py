@@ -36,8 +36,12 @@ def batches(input_shape, n=12, m=6, num_classes=4, seed=0):
 
 
 def float64():
+    """Layers built from now on are float64 (Keras fixes the global dtype policy when the
+    first layer is built, so set the policy as well as floatx)."""
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
 
 
 def float32():
     keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy("float32")

@@ -146,8 +146,8 @@ class MetaLearner:
         c["theta_tape"] = tf.GradientTape()
         with c["theta_tape"]:
             c["phi"] = method.phi(c["losses"], labels)
-        delta = method.logit_grads(tf.stop_gradient(c["phi"]), c["logits_sg"], labels)
-        c["grads"] = fn.inner_gradient(inner, c["logits"], c["w"], delta)
+        c["tape"], c["phi_sg"], c["grads"] = virtual.recorded_gradients(
+            inner, c["logits"], c["w"], method, c["phi"], c["logits_sg"], labels)
         w_hat = virtual.virtual_weights(c["w"], c["grads"], c["lr"])
         watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
         c["val_loss"], _, c["u"] = virtual.validation_gradients(
@@ -157,8 +157,7 @@ class MetaLearner:
     def _phi_gradient(self, c, hard):
         """dL_val/dphi through the tensors the gates (0/1 per candidate) keep."""
         return virtual.gated_meta_gradient(
-            self.selection, hard, inner=c["inner"], logits=c["logits"], weights=c["w"],
-            method=self.method, phi=c["phi"], logits_sg=c["logits_sg"], labels=c["labels"],
+            self.selection, hard, tape=c["tape"], phi_sg=c["phi_sg"], grads=c["grads"],
             lr=c["lr"], u=c["u"], lambda_g=self.meta.lambda_g if self.meta.famus else 0.0,
             lg_mode=self.meta.lg_loss)
 

@@ -11,9 +11,10 @@ tensors only (Eq. 9); the value of w_hat is never gated.
 
 Implementation: the training forward pass is recorded once on a persistent tape.
 Because every method's training loss depends on phi only through
-dL_train/dlogits, g_l(phi) = J_l^T delta(phi) is one backward pass from the logits,
-and its derivative w.r.t. phi is taken by a second tape around that backward pass:
-a double backward that runs from the logits down to the lowest kept tensor. Which
+dL_train/dlogits, g_l(phi) = J_l^T delta(phi) is one backward pass from the logits.
+That backward pass (the virtual step's) runs under a second tape watching phi, and
+the meta-gradient is a backward pass of that tape from the kept g_l to phi: a double
+backward that runs from the logits down to the lowest kept tensor only. Which
 tensors are kept is known only inside the step, so the step holds one traced branch
 per candidate segment (see selection.py) and `tf.switch_case` runs the branch of
 the lowest active segment. Inside a branch the gates are 0/1 masks.
@@ -46,33 +47,53 @@ def validation_gradients(model, w_hat, non_trainable, images, labels, watch):
     return loss, logits, dict(zip(watch, grads))
 
 
-def meta_gradient(inner, logits, weights, method, phi, logits_sg, labels, lr, u,
-                  tensors, masks, head=(), lambda_g=0.0, lg_mode="paper"):
-    """dL/dphi restricted to `tensors`, each term multiplied by its mask (0/1).
+def recorded_gradients(inner, logits, weights, method, phi, logits_sg, labels):
+    """The virtual-step gradient g(phi) of every tensor, recorded as a function of phi.
 
-    L = L_val + lambda_g * L_g(g_head(phi), u_head); `inner` is the persistent tape of
-    the training forward pass. Returns a tensor shaped like phi.
+    Returns (tape, phi_sg, grads): `tape` is a persistent tape that watched
+    phi_sg = stop_gradient(phi) while the backward pass ran, so that
+    tape.gradient(g_l, phi_sg) is the second-order path of tensor l. In a graph the
+    recording costs nothing at run time; only the paths asked for are computed.
     """
-    phi = tf.stop_gradient(phi)
-    with tf.GradientTape() as tape:
-        tape.watch(phi)
-        delta = method.logit_grads(phi, logits_sg, labels)
-        grads = dict(zip(tensors, fn.inner_gradient(inner, logits, [weights[i] for i in tensors],
-                                                   delta)))
-        terms = [masks[i] * fn.dot(tf.stop_gradient(-lr * u[i]), grads[i])
-                 for i in tensors if masks.get(i) is not None]
-        if lambda_g and head:
-            terms.append(lambda_g * sampler_lib.gradient_match_loss(
-                [grads[i] for i in head], [u[i] for i in head], lg_mode))
-        objective = tf.add_n(terms) if terms else tf.zeros([], phi.dtype)
-    return tape.gradient(objective, phi, unconnected_gradients=fn.ZERO)
+    phi_sg = tf.stop_gradient(phi)
+    tape = tf.GradientTape(persistent=True)
+    with tape:
+        tape.watch(phi_sg)
+        grads = fn.inner_gradient(inner, logits, weights,
+                                  method.logit_grads(phi_sg, logits_sg, labels))
+    return tape, phi_sg, grads
+
+
+def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=0.0,
+                  lg_mode="paper"):
+    """dL/dphi through the second-order paths of `tensors`, each scaled by its mask (0/1).
+
+    L = L_val + lambda_g * L_g(g_head(phi), u_head). By the chain rule this is
+    sum_l J_l^T c_l with c_l = mask_l * (-lr * u_l) + lambda_g * dL_g/dg_l: one
+    backward pass from the kept gradients to phi, with those output gradients.
+    """
+    coeffs = {i: (masks[i] * tf.stop_gradient(-lr * u[i]) if masks.get(i) is not None
+                  else tf.zeros_like(grads[i])) for i in tensors}
+    if lambda_g and head:
+        head_grads = [tf.stop_gradient(grads[i]) for i in head]
+        with tf.GradientTape() as lg_tape:
+            lg_tape.watch(head_grads)
+            lg = sampler_lib.gradient_match_loss(head_grads, [u[i] for i in head], lg_mode)
+        for i, d in zip(head, lg_tape.gradient(lg, head_grads)):
+            coeffs[i] = coeffs[i] + lambda_g * d
+    kept = [i for i in tensors if masks.get(i) is not None or (lambda_g and i in head)]
+    if not kept:
+        return tf.zeros_like(phi_sg)
+    return tape.gradient([grads[i] for i in kept], phi_sg,
+                         output_gradients=[coeffs[i] for i in kept],
+                         unconnected_gradients=fn.ZERO)
 
 
 def gated_meta_gradient(selection, hard_gates, **kwargs):
     """Runs `meta_gradient` in the branch of the lowest active candidate segment."""
     from famus_tf.meta.selection import lowest_branch
     cand_pos = {c: k for k, c in enumerate(selection.candidates)}
-    one = tf.ones([], kwargs["logits_sg"].dtype)
+    one = tf.ones([], kwargs["phi_sg"].dtype)
 
     def mask(i):
         if i in selection.always_on:

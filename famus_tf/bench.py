@@ -1,0 +1,147 @@
+"""Step benchmarks: `python -m famus_tf.bench [--model=...] [--output_json=PATH]`.
+
+Times, in one process, a plain SGD step and the meta steps (MW-Net, L2R, MLC, each
+with full meta-gradients and with FaMUS; MW-Net also with Random-K), with and
+without XLA. Every configuration is compiled and warmed up first; then the
+configurations run in interleaved rounds, so that a slow spell of a noisy machine
+hits all of them alike, and the table reports the median milliseconds per step and
+its ratio to the plain step of the same XLA setting, the first-call (trace and
+compile) time, and the process' peak resident memory after that configuration was
+warmed up (a cumulative high-water mark: configurations run in table order).
+"""
+import json
+import resource
+import statistics
+import time
+
+from absl import flags
+
+BENCH = flags.FlagValues()
+flags.DEFINE_string("model", "preact_resnet18", "Model name from famus_tf.models.", flag_values=BENCH)
+flags.DEFINE_integer("batch_size", 64, "Training (and validation) batch size.", flag_values=BENCH)
+flags.DEFINE_integer("image_size", 32, "Images are image_size x image_size x channels.", flag_values=BENCH)
+flags.DEFINE_integer("channels", 3, "Image channels.", flag_values=BENCH)
+flags.DEFINE_integer("num_classes", 10, "Classes.", flag_values=BENCH)
+flags.DEFINE_integer("rounds", 5, "Timed rounds per configuration (after warm-up).", flag_values=BENCH)
+flags.DEFINE_integer("warmup", 2, "Untimed calls per configuration after the first.", flag_values=BENCH)
+flags.DEFINE_enum("xla", "both", ["both", "on", "off"], "Which XLA settings to time.", flag_values=BENCH)
+flags.DEFINE_list("methods", ["plain", "mwnet", "mwnet_famus", "mwnet_random", "l2r", "l2r_famus",
+                              "mlc", "mlc_famus"], "Configurations to time.", flag_values=BENCH)
+flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model's last stage).",
+                    flag_values=BENCH)
+flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
+flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
+
+CONFIGS = {
+    "plain": dict(method="plain"),
+    "mwnet": dict(method="mwnet", famus=False),
+    "mwnet_famus": dict(method="mwnet", famus=True),
+    "mwnet_random": dict(method="mwnet", famus=True, gate_policy="random"),
+    "l2r": dict(method="l2r", famus=False),
+    "l2r_famus": dict(method="l2r", famus=True),
+    "mlc": dict(method="mlc", famus=False),
+    "mlc_famus": dict(method="mlc", famus=True),
+}
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active):
+    """Compiled steps for the named configurations, each with its own model copy."""
+    import keras
+    from famus_tf import models
+    from famus_tf.config import MetaConfig, OptimConfig
+    from famus_tf.meta.step import MetaLearner, compiled_step
+    shape = tuple(batch[0].shape[1:])
+    cand = candidates or "block:" + models.last_stage(model_name)
+    steps = {}
+    for name in names:
+        keras.utils.set_random_seed(0)
+        meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
+                          num_active=num_active, **CONFIGS[name])
+        learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes, meta,
+                              OptimConfig(lr=0.02))
+        steps[name] = compiled_step(learner, xla)
+    return steps
+
+
+def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_size=32, channels=3,
+        num_classes=10, rounds=5, warmup=2, candidates=None, num_active=4, log=print):
+    """Benchmarks and returns {xla: {name: {...}}}; also usable from tests."""
+    import tensorflow as tf
+    unknown = [n for n in names if n not in CONFIGS]
+    if unknown:
+        raise ValueError(f"--methods: unknown configuration(s) {unknown}; known: {sorted(CONFIGS)}")
+    rng = tf.random.Generator.from_seed(0)
+    shape = [batch_size, image_size, image_size, channels]
+    batch = (rng.normal(shape), rng.uniform([batch_size], 0, num_classes, tf.int64),
+             rng.normal(shape), rng.uniform([batch_size], 0, num_classes, tf.int64))
+    results = {}
+    for xla in xla_settings:
+        steps = build_steps(names, xla, model_name, batch, num_classes, candidates, num_active)
+        res = {n: {"times": []} for n in names}
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step(*batch)["loss"].numpy()
+            res[name]["first_call_s"] = time.perf_counter() - t0
+            for _ in range(warmup):
+                step(*batch)["loss"].numpy()
+            res[name]["peak_rss_mb"] = _peak_rss_mb()
+            log(f"[xla={xla}] {name}: first call {res[name]['first_call_s']:.1f} s")
+        for r in range(rounds):
+            for name, step in steps.items():
+                t0 = time.perf_counter()
+                step(*batch)["loss"].numpy()
+                res[name]["times"].append((time.perf_counter() - t0) * 1000.0)
+            log(f"[xla={xla}] round {r + 1}/{rounds} done")
+        base = statistics.median(res["plain"]["times"]) if "plain" in res else None
+        for name, r in res.items():
+            r["median_ms"] = statistics.median(r["times"])
+            r["ratio_to_plain"] = r["median_ms"] / base if base else None
+        results[xla] = res
+    return results
+
+
+def table(results):
+    lines = ["| config | XLA | median ms | x plain | first call s | peak RSS MB |",
+             "|---|---|---|---|---|---|"]
+    for xla, res in results.items():
+        for name, r in res.items():
+            ratio = f"{r['ratio_to_plain']:.2f}" if r["ratio_to_plain"] else "-"
+            lines.append(f"| {name} | {'on' if xla else 'off'} | {r['median_ms']:.0f} | {ratio} | "
+                         f"{r['first_call_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def to_json(results, model, batch_size):
+    """{"model", "batch_size", "xla", "results": {name: {...}}} for the first XLA setting;
+    with both settings, the XLA run is nested under "xla_on" in the same form."""
+    objs = [{"model": model, "batch_size": batch_size, "xla": xla,
+             "results": {n: {k: v for k, v in r.items() if k != "times"} for n, r in res.items()}}
+            for xla, res in results.items()]
+    if len(objs) == 2:
+        objs[0]["xla_on"] = objs[1]
+    return objs[0]
+
+
+def main(argv):
+    f = BENCH
+    xla = {"both": [False, True], "on": [True], "off": [False]}[f.xla]
+    results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
+                  f.rounds, f.warmup, f.candidates, f.num_active)
+    print(f"model={f.model} batch={f.batch_size} image={f.image_size}x{f.image_size}x{f.channels} "
+          f"rounds={f.rounds}")
+    print(table(results))
+    if f.output_json:
+        with open(f.output_json, "w") as fh:
+            json.dump(to_json(results, f.model, f.batch_size), fh, indent=2)
+
+
+if __name__ == "__main__":
+    import sys
+    try:
+        main(BENCH(sys.argv))
+    except flags.Error as e:
+        sys.exit(f"famus_tf.bench: {e}")
