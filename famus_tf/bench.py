@@ -37,6 +37,7 @@ CONFIGS = {
     "mwnet": dict(method="mwnet", famus=False),
     "mwnet_famus": dict(method="mwnet", famus=True),
     "mwnet_random": dict(method="mwnet", famus=True, gate_policy="random"),
+    "mwnet_fixed": dict(method="mwnet", famus=True, gate_policy="fixed"),
     "l2r": dict(method="l2r", famus=False),
     "l2r_famus": dict(method="l2r", famus=True),
     "mlc": dict(method="mlc", famus=False),

@@ -47,3 +47,37 @@ class OptimConfig:
     lr_boundaries: Tuple[int, ...] = ()   # in iterations (the loop converts epochs)
     lr_decay: float = 0.1
     virtual_lr: Optional[float] = None    # None: the current scheduled lr (MW-Net/FaMUS)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Which data, how it is batched, and the clean meta set."""
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    batch_size: int = 64
+    meta_batch_size: int = 64        # validation (meta) batch per step
+    meta_per_class: int = 10         # clean meta examples per class, taken before corruption
+    eval_batch_size: int = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Where the run writes, how long it trains, and how it is checkpointed."""
+    model_dir: str = "runs/quickstart"
+    model: str = "small_cnn"
+    epochs: int = 30
+    lr_epochs: Tuple[int, ...] = ()  # epochs at which the base lr decays (added to iteration ones)
+    steps_per_call: int = 10         # training steps per tf.function call
+    seed: int = 0
+    xla: bool = False
+    checkpoint_every: int = 200      # steps between checkpoints (and one per epoch)
+    keep_checkpoints: int = 3
+    export: bool = True
+    export_only: bool = False        # restore the latest checkpoint, export, stop
+    weights_path: Optional[str] = None
+    compare_baseline: bool = False   # also train plain CE on the same noisy labels
+
+
+def to_dict(*configs):
+    """One JSON-ready dict of several configs, keyed by class name."""
+    return {type(c).__name__: dataclasses.asdict(c) for c in configs}

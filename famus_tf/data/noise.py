@@ -1,0 +1,155 @@
+"""Label-noise models, deterministic given a seed (numpy only).
+
+  symmetric            FaMUS / DivideMix "sym": exactly round(r*N) random examples get a
+                       label drawn uniformly from ALL classes (the true one included), so
+                       the realised flip rate is about r*(C-1)/C.
+  symmetric_exclusive  MLC "flip_random_noise": per class exactly round(r*n_c) labels move
+                       to a uniformly drawn OTHER class.
+  asymmetric           DivideMix CIFAR-10 map (truck->automobile, bird->airplane,
+                       deer->horse, cat<->dog) applied to exactly round(r*N) random examples.
+  pairflip             MW-Net "flip": 1-r on the diagonal, r on one random other class.
+  twoflip              MW-Net "flip2": r/2 on each of two random other classes.
+  transition           a user matrix T; each label is resampled from its row.
+  file                 noisy labels read from a file (e.g. CIFAR-10N), see load_noise_file.
+"""
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+NOISE_TYPES = ("none", "symmetric", "symmetric_exclusive", "asymmetric", "pairflip", "twoflip",
+               "transition", "file")
+CIFAR10_ASYM = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig:
+    noise_type: str = "none"
+    rate: float = 0.0
+    seed: int = 0
+    transition: Optional[Tuple[Tuple[float, ...], ...]] = None
+    path: Optional[str] = None
+
+
+def check_transition(matrix, num_classes):
+    t = np.asarray(matrix, dtype=np.float64)
+    if t.shape != (num_classes, num_classes):
+        raise ValueError(f"noise transition must be {num_classes}x{num_classes}, got shape {t.shape}")
+    if (t < 0).any():
+        raise ValueError("noise transition has negative entries")
+    bad = np.flatnonzero(np.abs(t.sum(1) - 1.0) > 1e-6)
+    if bad.size:
+        raise ValueError(f"noise transition rows must sum to 1; row {bad[0]} sums to {t[bad[0]].sum()}")
+    return t
+
+
+def _resample(labels, t, rng):
+    cum = np.cumsum(t, axis=1)
+    u = rng.random(len(labels))
+    out = (u[:, None] > cum[labels]).sum(1)
+    return np.minimum(out, t.shape[0] - 1).astype(np.int64)
+
+
+def _flip_matrix(num_classes, rate, others, rng):
+    t = np.eye(num_classes) * (1.0 - rate)
+    for c in range(num_classes):
+        choices = rng.choice([k for k in range(num_classes) if k != c], size=others, replace=False)
+        t[c, choices] += rate / others
+    return t
+
+
+def corrupt(labels, num_classes, config):
+    """Noisy copy of `labels` (int64) under `config`."""
+    labels = np.asarray(labels, dtype=np.int64)
+    rng = np.random.default_rng(config.seed)
+    kind, r, n = config.noise_type, config.rate, len(labels)
+    if kind not in NOISE_TYPES:
+        raise ValueError(f"unknown noise type {kind!r}; known: {', '.join(NOISE_TYPES)}")
+    if not 0.0 <= r <= 1.0:
+        raise ValueError(f"noise rate must be in [0, 1], got {r}")
+    noisy = labels.copy()
+    if kind == "none" or (r == 0 and kind not in ("transition", "file")):
+        return noisy
+    if kind == "symmetric":
+        idx = rng.permutation(n)[:int(round(r * n))]
+        noisy[idx] = rng.integers(0, num_classes, len(idx))
+    elif kind == "symmetric_exclusive":
+        for c in range(num_classes):
+            members = np.flatnonzero(labels == c)
+            idx = rng.permutation(members)[:int(round(r * len(members)))]
+            shift = rng.integers(1, num_classes, len(idx))
+            noisy[idx] = (c + shift) % num_classes
+    elif kind == "asymmetric":
+        if num_classes != 10:
+            raise ValueError("asymmetric noise is the CIFAR-10 class map; use noise_type=transition "
+                             f"for {num_classes} classes")
+        idx = rng.permutation(n)[:int(round(r * n))]
+        noisy[idx] = [CIFAR10_ASYM.get(int(y), int(y)) for y in labels[idx]]
+    elif kind in ("pairflip", "twoflip"):
+        t = _flip_matrix(num_classes, r, 1 if kind == "pairflip" else 2, rng)
+        noisy = _resample(labels, t, rng)
+    elif kind == "transition":
+        if config.transition is None:
+            raise ValueError("noise_type=transition needs a transition matrix")
+        noisy = _resample(labels, check_transition(config.transition, num_classes), rng)
+    elif kind == "file":
+        noisy, _ = load_noise_file(config.path, num_classes)
+        if len(noisy) != n:
+            raise ValueError(f"{config.path}: {len(noisy)} labels for {n} training examples")
+    return noisy
+
+
+def transition_matrix(clean, noisy, num_classes):
+    """Row-normalised empirical P(noisy | clean); absent classes get an identity row."""
+    t = np.zeros((num_classes, num_classes))
+    np.add.at(t, (np.asarray(clean), np.asarray(noisy)), 1.0)
+    rows = t.sum(1, keepdims=True)
+    t = np.where(rows > 0, t / np.maximum(rows, 1), np.eye(num_classes))
+    return t
+
+
+def realised_rate(clean, noisy):
+    return float(np.mean(np.asarray(clean) != np.asarray(noisy)))
+
+
+def save_noise_file(path, noisy, clean=None, config=None):
+    """Writes noisy labels: .npz (with the true labels and config if given) or text."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".npz"):
+        extra = {} if clean is None else {"clean": np.asarray(clean, np.int64)}
+        if config is not None:
+            extra["config"] = np.array(repr(config))
+        np.savez(path, noisy=np.asarray(noisy, np.int64), **extra)
+    else:
+        with open(path, "w") as fh:
+            fh.write("# noisy labels, one per line\n")
+            fh.writelines(f"{int(v)}\n" for v in noisy)
+
+
+def load_noise_file(path, num_classes=None):
+    """(noisy, clean or None) from a .npz or a text file of one integer label per line."""
+    if path.endswith(".npz"):
+        with np.load(path) as z:
+            noisy = z["noisy"].astype(np.int64)
+            clean = z["clean"].astype(np.int64) if "clean" in z else None
+        lines = None
+    else:
+        noisy, lines, clean = [], [], None
+        with open(path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                text = line.strip()
+                if not text or text.startswith("#"):
+                    continue
+                try:
+                    noisy.append(int(text))
+                except ValueError:
+                    raise ValueError(f"{path}:{lineno}: not an integer label: {text!r}")
+                lines.append(lineno)
+        noisy = np.asarray(noisy, np.int64)
+    if num_classes is not None:
+        bad = np.flatnonzero((noisy < 0) | (noisy >= num_classes))
+        if bad.size:
+            where = f"line {lines[bad[0]]}" if lines else f"entry {bad[0]}"
+            raise ValueError(f"{path}:{where}: label {noisy[bad[0]]} outside [0, {num_classes})")
+    return noisy, clean

@@ -1,0 +1,152 @@
+"""famus-tf training driver: `python -m famus_tf.main --flagfile=launch/<setting>.cfg`.
+
+With no arguments it runs launch/quickstart.cfg, the embedded default. Flags are
+parsed and validated here (a bad value or flagfile: one message, exit code 2,
+before any work), turned into plain config objects, and passed down.
+"""
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+import flags as _famus_flags  # noqa: F401  (defines every flag)
+from famus_tf import config as cfg
+from famus_tf.data.noise import NoiseConfig
+
+FLAGS = flags.FLAGS
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join(REPO, "launch", "quickstart.cfg")
+
+
+class FlagError(ValueError):
+    """A flag value that parses but makes no sense; the message names the flag."""
+
+
+def _ints(name, values):
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise FlagError(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
+
+
+def _transition(text):
+    if text is None:
+        return None
+    try:
+        return tuple(tuple(float(x) for x in row.split(",")) for row in text.split(";"))
+    except ValueError:
+        raise FlagError(f"--noise_transition: cannot parse {text!r} (rows ';', entries ',')")
+
+
+def build_experiment(f):
+    """Plain configs from parsed flags `f`; raises FlagError naming the bad flag."""
+    from famus_tf import models
+    from famus_tf.train.loop import Experiment
+    if f.dataset != "digits" and not f.data_dir:
+        raise FlagError(f"--data_dir is required for --dataset={f.dataset}")
+    if f.data_dir and not os.path.isdir(f.data_dir):
+        raise FlagError(f"--data_dir: {f.data_dir} is not a directory")
+    if f.noise_type == "file" and not (f.noise_file and os.path.isfile(f.noise_file)):
+        raise FlagError(f"--noise_file: {f.noise_file!r} is not a file (needed by --noise_type=file)")
+    if f.noise_type == "transition" and not f.noise_transition:
+        raise FlagError("--noise_transition is required by --noise_type=transition")
+    if f.weights_path and not os.path.isfile(f.weights_path):
+        raise FlagError(f"--weights_path: {f.weights_path} does not exist")
+    if f.method != "plain" and f.meta_per_class < 1:
+        raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
+    candidates = f.candidates
+    if candidates == "last_stage":
+        candidates = "block:" + models.last_stage(f.model)
+    if not (candidates == "all" or candidates.startswith(("top:", "block:"))):
+        raise FlagError(f"--candidates: expected all, top:N, block:PREFIX or last_stage, got {candidates!r}")
+    run = cfg.RunConfig(model_dir=f.model_dir, model=f.model, epochs=f.epochs,
+                        lr_epochs=_ints("lr_epochs", f.lr_epochs), steps_per_call=f.steps_per_call,
+                        seed=f.seed, xla=f.xla, checkpoint_every=f.checkpoint_every,
+                        keep_checkpoints=f.keep_checkpoints, export=f.export,
+                        export_only=f.export_only, weights_path=f.weights_path,
+                        compare_baseline=f.compare_baseline)
+    data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
+                          meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
+                          eval_batch_size=f.eval_batch_size)
+    noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
+                        transition=_transition(f.noise_transition), path=f.noise_file)
+    meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,
+                          candidates=candidates, head_prefix=models.head_prefix(f.model),
+                          head_always_on=f.head_always_on, num_active=f.num_active,
+                          lambda_r=f.lambda_r, lambda_g=f.lambda_g, lr_loss=f.lr_loss,
+                          lg_loss=f.lg_loss, gumbel_tau=f.gumbel_tau, sampler_hidden=f.sampler_hidden,
+                          sampler_depth=f.sampler_depth, num_segments=f.num_segments,
+                          normalise_weights=f.normalise_weights, weighting_hidden=f.weighting_hidden,
+                          meta_lr=f.meta_lr, meta_momentum=f.meta_momentum,
+                          meta_weight_decay=f.meta_weight_decay, sampler_lr=f.sampler_lr,
+                          sampler_momentum=f.sampler_momentum, mlc_reset=f.mlc_reset, seed=f.seed)
+    optim = cfg.OptimConfig(lr=f.lr, momentum=f.momentum, nesterov=f.nesterov,
+                            weight_decay=f.weight_decay, lr_boundaries=_ints("lr_steps", f.lr_steps),
+                            lr_decay=f.lr_decay, virtual_lr=f.virtual_lr)
+    return Experiment(run, data, noise, meta, optim)
+
+
+def parse_flags(argv):
+    """absl parsing with exit code 2 and one message for any bad flag or flagfile."""
+    if len(argv) == 1:
+        argv = argv + [f"--flagfile={QUICKSTART}"]
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.stderr.write(f"famus_tf.main: error: {e}\n")
+        sys.exit(2)
+
+
+def run_experiment(exp):
+    """Trains (and, if asked, the plain-CE baseline on the same noisy labels); returns results."""
+    import dataclasses
+    from famus_tf.data import datasets
+    from famus_tf.train.loop import Trainer
+    prepared = datasets.prepare(exp.data, exp.noise)
+    results = {"main": Trainer(exp, prepared).run()}
+    if exp.run.compare_baseline and exp.meta.method != "plain":
+        base = dataclasses.replace(
+            exp, run=dataclasses.replace(exp.run, model_dir=os.path.join(exp.run.model_dir, "baseline_ce"),
+                                         export=False),
+            meta=dataclasses.replace(exp.meta, method="plain", famus=False))
+        results["baseline_ce"] = Trainer(base, prepared).run()
+    return results
+
+
+def main(argv):
+    import tensorflow as tf
+    tf.get_logger().setLevel("WARNING")  # keep TensorFlow's own INFO lines out of the run log
+    if len(argv) > 1:
+        sys.stderr.write(f"famus_tf.main: error: unexpected arguments {argv[1:]}\n")
+        sys.exit(2)
+    try:
+        exp = build_experiment(FLAGS)
+    except (FlagError, ValueError) as e:
+        sys.stderr.write(f"famus_tf.main: error: {e}\n")
+        sys.exit(2)
+    from famus_tf.train.checkpoint import ConfigMismatch
+    try:
+        results = run_experiment(exp)
+    except ConfigMismatch as e:
+        sys.stderr.write(f"famus_tf.main: error: {e}\n")
+        sys.exit(2)
+    m = results["main"]
+    name = exp.meta.method + (" + FaMUS" if exp.meta.famus and exp.meta.method != "plain" else "")
+    lines = [f"{name}: clean test accuracy last {m['last_top1']:.4f}, best {m['best_top1']:.4f} "
+             f"(top-5 last {m['top5']:.4f})"]
+    if "baseline_ce" in results:
+        b = results["baseline_ce"]
+        lines.append(f"plain cross-entropy on the same noisy labels: last {b['last_top1']:.4f}, "
+                     f"best {b['best_top1']:.4f}")
+    lines.append(f"TensorBoard: tensorboard --logdir {exp.run.model_dir}")
+    if m.get("export_dir"):
+        lines.append(f"SavedModel: {m['export_dir']}")
+    print("\n".join(lines))
+    with open(os.path.join(exp.run.model_dir, "results.json"), "w") as fh:
+        json.dump({k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in results.items()},
+                  fh, indent=2)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)

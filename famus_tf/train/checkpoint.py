@@ -1,0 +1,63 @@
+"""Checkpoints that resume exactly, and refuse a run of another configuration.
+
+Everything that changes during training goes into one `tf.train.Checkpoint`:
+base network, meta model, samplers, every optimiser (their iteration counters are
+the step), the input iterators (tf.data saves their position and shuffle state),
+and the run's own counters (best accuracy, selection counts). The gate noise is a
+function of the step (meta/counter_rng.py), so no generator state is needed.
+`tf.train.CheckpointManager` keeps the newest `keep` checkpoints.
+
+The resolved configuration is written to `config.json` in the model directory; a
+restart with a different training configuration is refused before any work.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+# Fields that may change between a run and its resumption.
+RUN_ONLY = ("epochs", "checkpoint_every", "keep_checkpoints", "export", "steps_per_call",
+            "compare_baseline")
+
+
+class ConfigMismatch(ValueError):
+    pass
+
+
+def _comparable(config):
+    out = {}
+    for group, fields in config.items():
+        out[group] = {k: v for k, v in fields.items() if k not in RUN_ONLY}
+    return out
+
+
+def check_and_write_config(model_dir, config):
+    """Writes config.json; raises ConfigMismatch if a checkpointed run there differs."""
+    os.makedirs(model_dir, exist_ok=True)
+    path = os.path.join(model_dir, "config.json")
+    has_ckpt = tf.train.latest_checkpoint(model_dir) is not None
+    if has_ckpt and os.path.exists(path):
+        with open(path) as fh:
+            old = json.load(fh)
+        a, b = _comparable(old), _comparable(json.loads(json.dumps(config)))
+        diffs = [f"{g}.{k}: checkpoint has {a.get(g, {}).get(k)!r}, flags give {b[g][k]!r}"
+                 for g in b for k in b[g] if a.get(g, {}).get(k) != b[g][k]]
+        if diffs:
+            raise ConfigMismatch(
+                f"{model_dir} holds a checkpoint of another configuration; use another "
+                f"--model_dir or the same flags. Differences: " + "; ".join(diffs))
+    with open(path, "w") as fh:
+        json.dump(config, fh, indent=2, sort_keys=True)
+
+
+def manager(model_dir, keep, **trackables):
+    """A CheckpointManager over a Checkpoint of `trackables`; restores the latest if any.
+
+    Returns (manager, restored_path_or_None).
+    """
+    ckpt = tf.train.Checkpoint(**trackables)
+    mgr = tf.train.CheckpointManager(ckpt, model_dir, max_to_keep=keep)
+    path = mgr.latest_checkpoint
+    if path:
+        ckpt.restore(path).assert_existing_objects_matched()
+    return mgr, path

@@ -1,0 +1,196 @@
+"""The training program: data, model, learner, the multi-step loop, evaluation,
+summaries, checkpoints and export. Receives plain config objects; reads no flags.
+"""
+import dataclasses
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from famus_tf import models
+from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
+from famus_tf.data import datasets, noise as noise_lib, pipeline
+from famus_tf.meta.step import MetaLearner
+from famus_tf.train import checkpoint, evaluate
+from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    run: RunConfig
+    data: DataConfig
+    noise: noise_lib.NoiseConfig
+    meta: MetaConfig
+    optim: OptimConfig
+
+    def as_dict(self):
+        return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
+
+
+def _multi_step(learner, train_it, meta_it, mean, std, num_candidates):
+    """tf.function running `n` steps; returns sums of the metrics and the last weights."""
+    dtype = learner.dtype
+
+    def prep(x):
+        return pipeline.preprocess(x, mean, std, dtype)
+
+    def body(i, loss, acc, val_loss, gates, weights, clean):
+        x, y, is_clean = next(train_it)
+        if meta_it is not None:
+            xv, yv = next(meta_it)
+            m = learner.train_step(prep(x), y, prep(xv), yv)
+        else:
+            m = learner.train_step(prep(x), y)
+        g = m.get("gates", tf.zeros([num_candidates], dtype))
+        w = m.get("example_weights", tf.zeros_like(weights))
+        return (i + 1, loss + m["loss"], acc + m["accuracy"], val_loss + m.get("val_loss", 0.0),
+                gates + g, tf.cast(w, dtype), is_clean)
+
+    def run(n, batch):
+        zero = tf.zeros([], dtype)
+        init = (tf.constant(0), zero, zero, zero, tf.zeros([num_candidates], dtype),
+                tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
+        return tf.while_loop(lambda i, *_: i < n, body, init)[1:]
+
+    return run
+
+
+class Trainer:
+    """One training run of one base network (method as configured)."""
+
+    def __init__(self, experiment, prepared=None):
+        self.exp = experiment
+        self.data = prepared or datasets.prepare(experiment.data, experiment.noise)
+
+    def run(self):
+        exp, data = self.exp, self.data
+        run = exp.run
+        keras.utils.set_random_seed(run.seed)
+        checkpoint.check_and_write_config(run.model_dir, exp.as_dict())
+        steps_per_epoch = len(data.train_labels) // exp.data.batch_size
+        optim_cfg = dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
+            set(exp.optim.lr_boundaries) | {e * steps_per_epoch for e in run.lr_epochs})))
+        model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
+        learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
+        clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
+            np.ones_like(data.train_labels, bool)
+        train_ds = pipeline.train_stream((data.train_images, data.train_labels, clean),
+                                         exp.data.batch_size, run.seed)
+        train_it = iter(train_ds)
+        meta_it = None
+        if learner.method is not None:
+            meta_it = iter(pipeline.train_stream((data.meta_images, data.meta_labels),
+                                                 min(exp.data.meta_batch_size, len(data.meta_labels)),
+                                                 run.seed + 1))
+        n_cand = len(learner.selection.candidates) if learner.selection else 0
+        best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
+        counts = tf.Variable(tf.zeros([n_cand], tf.float64), name="selection_counts")
+        trackables = dict(learner.trackables(), train_iterator=train_it, best_top1=best,
+                          selection_counts=counts)
+        if meta_it is not None:
+            trackables["meta_iterator"] = meta_it
+        mgr, restored = checkpoint.manager(run.model_dir, run.keep_checkpoints, **trackables)
+        if restored:
+            logging.info("resumed from %s at step %d", restored, int(learner.optimizer.iterations))
+        summaries = Summaries(os.path.join(run.model_dir, "tensorboard"))
+        if not restored:
+            summaries.hparams(_flat_hparams(exp))
+            ns = data.noise_summary()
+            if ns is not None:
+                logging.info("noise: realised rate %.4f", ns["realised_rate"])
+                summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
+                summaries.image(0, "noise/transition", ns["transition"])
+        loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand),
+                           jit_compile=False, autograph=False)
+        evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
+                                       exp.data.eval_batch_size)
+        names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
+        history = []
+        step = int(learner.optimizer.iterations)
+        while step < run.epochs * steps_per_epoch:
+            epoch, pos = divmod(step, steps_per_epoch)
+            bar = _progress(epoch, run.epochs, steps_per_epoch, pos)
+            t_epoch = time.perf_counter()
+            while pos < steps_per_epoch:
+                n = min(run.steps_per_call, steps_per_epoch - pos,
+                        run.checkpoint_every - step % run.checkpoint_every)
+                t0 = time.perf_counter()
+                loss, acc, vloss, gates, weights, is_clean = loop(tf.constant(n), exp.data.batch_size)
+                ms = (time.perf_counter() - t0) * 1000.0 / n
+                step, pos = step + n, pos + n
+                counts.assign_add(tf.cast(gates, tf.float64))
+                scal = {"train/loss": float(loss) / n, "train/accuracy": float(acc) / n,
+                        "train/ms_per_step": ms, "train/lr": float(learner.learning_rate())}
+                if meta_it is not None:
+                    scal["meta/val_loss"] = float(vloss) / n
+                if n_cand:
+                    scal["famus/gate_fraction"] = float(tf.reduce_sum(gates)) / (n * n_cand)
+                summaries.scalars(step, scal)
+                bar.update(pos, scal)
+                if step % run.checkpoint_every == 0:
+                    mgr.save(checkpoint_number=step)
+            result = evaluator.run()
+            best.assign(max(float(best), result["top1"]))
+            result.update(epoch=epoch + 1, best_top1=float(best), seconds=time.perf_counter() - t_epoch)
+            history.append(result)
+            summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
+            summaries.scalars(step, {"test/best_top1": float(best)})
+            if meta_it is not None:
+                weight_histograms(summaries, step, weights.numpy(), is_clean.numpy())
+            if n_cand:
+                selection_counts(summaries, step, counts.numpy(), names)
+            summaries.flush()
+            logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
+                         epoch + 1, run.epochs, result["top1"], result["top5"], result["loss"],
+                         float(best), result["seconds"])
+            mgr.save(checkpoint_number=step)
+        final = evaluator.run()
+        final.update(best_top1=float(best), last_top1=final["top1"], steps=step)
+        if run.export:
+            from famus_tf.train.export import export_classifier
+            final["export_dir"] = export_classifier(model, os.path.join(run.model_dir, "export"),
+                                                    data.mean, data.std, data.image_shape)
+        summaries.close()
+        final["tensorboard"] = os.path.join(run.model_dir, "tensorboard")
+        final["history"] = history
+        return final
+
+
+def _flat_hparams(exp):
+    out = {}
+    for group, fields in exp.as_dict().items():
+        for k, v in fields.items():
+            if isinstance(v, (int, float, str, bool)):
+                out[f"{group}.{k}"] = v
+    return out
+
+
+class _Plain:
+    def __init__(self, epoch, epochs, total, pos):
+        self.epoch, self.epochs, self.total = epoch, epochs, total
+
+    def update(self, pos, values):
+        if pos == self.total:
+            logging.info("epoch %d/%d step %d/%d %s", self.epoch + 1, self.epochs, pos, self.total,
+                         " ".join(f"{k.split('/')[-1]}={v:.4g}" for k, v in values.items()))
+
+
+class _Bar:
+    def __init__(self, epoch, epochs, total, pos):
+        print(f"Epoch {epoch + 1}/{epochs}")
+        self.bar = keras.utils.Progbar(total, stateful_metrics=["loss", "accuracy", "val_loss"])
+        if pos:
+            self.bar.update(pos)
+
+    def update(self, pos, values):
+        self.bar.update(pos, [(k.split("/")[-1], v) for k, v in values.items()
+                              if k in ("train/loss", "train/accuracy", "meta/val_loss")])
+
+
+def _progress(epoch, epochs, total, pos):
+    """A Keras progress bar with ETA on a terminal; plain log lines otherwise."""
+    return (_Bar if sys.stdout.isatty() else _Plain)(epoch, epochs, total, pos)

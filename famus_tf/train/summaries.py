@@ -1,0 +1,109 @@
+"""TensorBoard: writing the run's summaries, and reading event files back (for tests).
+
+Scalars, histograms of the per-example weights of clean and of noisy examples
+(supplement Fig. 1), the samplers' per-tensor selection counts as a histogram, an
+image and a text table (supplement Fig. 2), and the run's hparams.
+"""
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.hparams import api as hp
+
+
+class Summaries:
+    """A file writer; `enabled=False` (non-chief workers) makes every call a no-op."""
+
+    def __init__(self, logdir, enabled=True):
+        self.enabled = enabled
+        self.writer = tf.summary.create_file_writer(logdir) if enabled else None
+
+    def scalars(self, step, values, prefix=""):
+        if not self.enabled:
+            return
+        with self.writer.as_default(step=int(step)):
+            for name, value in values.items():
+                tf.summary.scalar(prefix + name, float(value))
+
+    def histogram(self, step, name, values):
+        if self.enabled:
+            with self.writer.as_default(step=int(step)):
+                tf.summary.histogram(name, np.asarray(values, np.float64))
+
+    def image(self, step, name, array):
+        """A single-channel image; floats are scaled from their range to 0..255."""
+        if not self.enabled:
+            return
+        a = np.asarray(array, np.float64)
+        if a.dtype != np.uint8:
+            span = a.max() - a.min()
+            a = (a - a.min()) / (span if span > 0 else 1.0) * 255.0
+        img = np.asarray(a, np.uint8)[None, :, :, None]
+        with self.writer.as_default(step=int(step)):
+            tf.summary.image(name, img)
+
+    def text(self, step, name, text):
+        if self.enabled:
+            with self.writer.as_default(step=int(step)):
+                tf.summary.text(name, text)
+
+    def hparams(self, values):
+        if self.enabled:
+            with self.writer.as_default():
+                hp.hparams(values)
+
+    def flush(self):
+        if self.enabled:
+            self.writer.flush()
+
+    def close(self):
+        if self.enabled:
+            self.writer.close()
+
+
+def weight_histograms(summaries, step, weights, is_clean):
+    """Histograms `weights/clean` and `weights/noisy` of per-example weights."""
+    weights, is_clean = np.asarray(weights), np.asarray(is_clean, bool)
+    for name, mask in (("clean", is_clean), ("noisy", ~is_clean)):
+        if mask.any():
+            summaries.histogram(step, f"weights/{name}", weights[mask])
+
+
+def selection_counts(summaries, step, counts, names):
+    """How often each candidate tensor's gate was on, as histogram, bar image and text."""
+    counts = np.asarray(counts, np.float64)
+    summaries.histogram(step, "famus/selection_counts",
+                        np.repeat(np.arange(len(counts)), counts.astype(np.int64)))
+    height = 32
+    bars = np.zeros((height, max(len(counts), 1)))
+    top = counts.max() if counts.size and counts.max() > 0 else 1.0
+    for k, c in enumerate(counts):
+        bars[height - int(round(c / top * height)):, k] = 1.0
+    summaries.image(step, "famus/selection_counts_image", bars)
+    summaries.text(step, "famus/selection_counts_table",
+                   "\n".join(f"{k} {n}: {int(c)}" for k, (n, c) in enumerate(zip(names, counts))))
+
+
+def _events(logdir):
+    from tensorflow.core.util import event_pb2
+    for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
+        for record in tf.data.TFRecordDataset(path):
+            yield event_pb2.Event.FromString(record.numpy())
+
+
+def read_tags(logdir):
+    """Every summary tag in the event files under `logdir`."""
+    return {v.tag for e in _events(logdir) for v in e.summary.value}
+
+
+def read_scalars(logdir):
+    """{tag: [(step, value)]} of the scalar summaries under `logdir`."""
+    out = {}
+    for e in _events(logdir):
+        for v in e.summary.value:
+            if v.HasField("tensor") and not v.tensor.tensor_shape.dim:
+                value = tf.make_ndarray(v.tensor)
+                if np.issubdtype(value.dtype, np.number):
+                    out.setdefault(v.tag, []).append((e.step, float(value)))
+    return out

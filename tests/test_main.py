@@ -1,0 +1,66 @@
+"""The driver: flag validation (exit code 2 before any work), flagfiles, a tiny run."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+from absl.testing import absltest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_main(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-m", "famus_tf.main", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+TINY = ["--flagfile=launch/quickstart.cfg", "--epochs=1", "--compare_baseline=false",
+        "--steps_per_call=4", "--checkpoint_every=8"]
+
+
+class FlagValidationTest(absltest.TestCase):
+
+    def assert_rejected(self, args, needle):
+        out = run_main(*args)
+        self.assertEqual(out.returncode, 2, out.stderr[-2000:])
+        self.assertIn(needle, out.stderr)
+        self.assertNotIn("Traceback", out.stderr)
+
+    def test_bad_values_are_rejected_with_the_flag_named(self):
+        tmp = self.create_tempdir().full_path
+        self.assert_rejected(["--method=bogus", f"--model_dir={tmp}"], "method")
+        self.assert_rejected(["--noise_rate=1.5", f"--model_dir={tmp}"], "noise_rate")
+        self.assert_rejected(["--flagfile=launch/does_not_exist.cfg"], "does_not_exist.cfg")
+        self.assert_rejected(["--dataset=digits", "--data_dir=/no/such/dir", f"--model_dir={tmp}"],
+                             "--data_dir")
+        self.assert_rejected(["--candidates=lowest", f"--model_dir={tmp}"], "--candidates")
+        self.assert_rejected(["--lr_epochs=a,b", f"--model_dir={tmp}"], "--lr_epochs")
+        # Nothing was written for the rejected runs.
+        self.assertEqual(os.listdir(tmp), [])
+
+
+class TinyRunTest(absltest.TestCase):
+
+    def test_one_epoch_runs_logs_checkpoints_exports_and_refuses_other_config(self):
+        model_dir = self.create_tempdir().full_path
+        out = run_main(*TINY, f"--model_dir={model_dir}")
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        self.assertIn("clean test accuracy", out.stdout)
+        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        self.assertGreater(results["last_top1"], 0.0)
+        self.assertLessEqual(results["last_top1"], 1.0)
+        self.assertTrue(glob.glob(os.path.join(model_dir, "ckpt-*.index")))
+        self.assertTrue(os.path.exists(os.path.join(model_dir, "export", "saved_model.pb")))
+        config = json.load(open(os.path.join(model_dir, "config.json")))
+        self.assertEqual(config["MetaConfig"]["method"], "mwnet")
+        # Same directory, different training configuration: refused, nothing overwritten.
+        out = run_main(*TINY, "--lr=0.5", f"--model_dir={model_dir}")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("another configuration", out.stderr)
+        self.assertIn("OptimConfig.lr", out.stderr)
+
+
+if __name__ == "__main__":
+    absltest.main()
