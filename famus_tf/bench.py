@@ -8,6 +8,8 @@ hits all of them alike, and the table reports the median milliseconds per step a
 its ratio to the plain step of the same XLA setting, the first-call (trace and
 compile) time, and the process' peak resident memory after that configuration was
 warmed up (a cumulative high-water mark: configurations run in table order).
+With XLA the FaMUS steps are built without branches (`num_segments=0`), as
+famus_tf.main does: XLA needs minutes to compile `tf.switch_case` over them.
 """
 import json
 import resource
@@ -61,7 +63,7 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
     for name in names:
         keras.utils.set_random_seed(0)
         meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
-                          num_active=num_active, **CONFIGS[name])
+                          num_active=num_active, num_segments=0 if xla else 8, **CONFIGS[name])
         learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes, meta,
                               OptimConfig(lr=0.02))
         steps[name] = compiled_step(learner, xla)

@@ -25,7 +25,8 @@ class MetaConfig:
     gumbel_tau: float = 5.0          # Gumbel-softmax temperature (official code)
     sampler_hidden: int = 128        # paper and code
     sampler_depth: str = "paper"     # paper: 2 FC layers; code: 3 Linear layers
-    num_segments: int = 8            # traced branches over the candidates (speed only)
+    num_segments: int = 8            # traced branches over the candidates (speed only);
+                                     # 0: one graph, gates as masks (chosen with XLA)
     normalise_weights: bool = True   # MW-Net: v / sum(v)
     weighting_hidden: int = 100      # MW-Net weighting network width
     meta_lr: float = 1e-3            # beta

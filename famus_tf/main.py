@@ -1,6 +1,7 @@
 """famus-tf training driver: `python -m famus_tf.main --flagfile=launch/<setting>.cfg`.
 
-With no arguments it runs launch/quickstart.cfg, the embedded default. Flags are
+Without a --flagfile it runs launch/quickstart.cfg, the embedded default (flags
+given on the command line override it). Flags are
 parsed and validated here (a bad value or flagfile: one message, exit code 2,
 before any work), turned into plain config objects, and passed down.
 """
@@ -76,7 +77,8 @@ def build_experiment(f):
                           head_always_on=f.head_always_on, num_active=f.num_active,
                           lambda_r=f.lambda_r, lambda_g=f.lambda_g, lr_loss=f.lr_loss,
                           lg_loss=f.lg_loss, gumbel_tau=f.gumbel_tau, sampler_hidden=f.sampler_hidden,
-                          sampler_depth=f.sampler_depth, num_segments=f.num_segments,
+                          sampler_depth=f.sampler_depth,
+                          num_segments=f.num_segments if f.num_segments is not None else (0 if f.xla else 8),
                           normalise_weights=f.normalise_weights, weighting_hidden=f.weighting_hidden,
                           meta_lr=f.meta_lr, meta_momentum=f.meta_momentum,
                           meta_weight_decay=f.meta_weight_decay, sampler_lr=f.sampler_lr,
@@ -89,8 +91,9 @@ def build_experiment(f):
 
 def parse_flags(argv):
     """absl parsing with exit code 2 and one message for any bad flag or flagfile."""
-    if len(argv) == 1:
-        argv = argv + [f"--flagfile={QUICKSTART}"]
+    if not any(a.startswith(("--flagfile", "-flagfile")) for a in argv[1:]):
+        # No flagfile: the embedded default, with any flags given overriding it.
+        argv = argv[:1] + [f"--flagfile={QUICKSTART}"] + argv[1:]
     try:
         return FLAGS(argv)
     except flags.Error as e:
@@ -116,7 +119,11 @@ def run_experiment(exp):
 
 def main(argv):
     import tensorflow as tf
-    tf.get_logger().setLevel("WARNING")  # keep TensorFlow's own INFO lines out of the run log
+    # Keep TensorFlow's own INFO lines (checkpoint sharding, export) out of the run log.
+    tf.get_logger().setLevel("WARNING")
+    import logging as std_logging
+    std_logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= std_logging.WARNING or "site-packages" not in r.pathname)
     if len(argv) > 1:
         sys.stderr.write(f"famus_tf.main: error: unexpected arguments {argv[1:]}\n")
         sys.exit(2)

@@ -20,5 +20,6 @@ flags.DEFINE_integer("sampler_hidden", 128, "Sampler hidden size.", lower_bound=
 flags.DEFINE_enum("sampler_depth", "paper", ["paper", "code"], "2 FC layers (paper) or 3 (code).")
 flags.DEFINE_float("sampler_lr", 0.1, "delta: sampler learning rate.", lower_bound=0.0)
 flags.DEFINE_float("sampler_momentum", 0.9, "Sampler SGD momentum (Nesterov).", lower_bound=0.0)
-flags.DEFINE_integer("num_segments", 8, "Traced branches over the candidates (speed only).",
-                     lower_bound=1)
+flags.DEFINE_integer("num_segments", None, "Traced branches over the candidates (speed only); "
+                     "0 = one graph with the gates as masks. Default: 8, or 0 with --xla (XLA "
+                     "takes minutes to compile the branches).", lower_bound=0)

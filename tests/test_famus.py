@@ -79,7 +79,7 @@ class FamusTest(parameterized.TestCase):
     def test_branch_choice_does_not_change_the_value(self):
         batch = None
         results = []
-        for segments in (1, 3, 7):
+        for segments in (0, 1, 3, 7):
             gated, shape = make(famus=True, gate_policy="fixed", candidates="all", num_segments=segments)
             batch = batch or fx.batches(shape)
             gates = np.zeros(len(gated.selection.candidates))

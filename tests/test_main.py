@@ -53,6 +53,16 @@ class TinyRunTest(absltest.TestCase):
         self.assertLessEqual(results["last_top1"], 1.0)
         self.assertTrue(glob.glob(os.path.join(model_dir, "ckpt-*.index")))
         self.assertTrue(os.path.exists(os.path.join(model_dir, "export", "saved_model.pb")))
+        from famus_tf.train.summaries import read_scalars, read_tags
+        tb = os.path.join(model_dir, "tensorboard")
+        tags = read_tags(tb)
+        for tag in ("train/loss", "train/accuracy", "train/lr", "train/ms_per_step", "meta/val_loss",
+                    "famus/gate_fraction", "famus/loss_r", "famus/loss_g", "test/top1", "test/top5",
+                    "test/loss", "weights/clean", "weights/noisy", "famus/selection_counts",
+                    "famus/selection_counts_image", "noise/realised_rate", "noise/transition"):
+            self.assertIn(tag, tags)
+        top1 = read_scalars(tb)["test/top1"]
+        self.assertAlmostEqual(top1[-1][1], results["last_top1"], places=5)
         config = json.load(open(os.path.join(model_dir, "config.json")))
         self.assertEqual(config["MetaConfig"]["method"], "mwnet")
         # Same directory, different training configuration: refused, nothing overwritten.

@@ -23,8 +23,13 @@ def with_decay(grads, variables, weight_decay):
 
 
 def piecewise(lr, boundaries, decay):
-    """Piecewise-constant schedule by iteration: lr * decay**(number of boundaries passed)."""
+    """Piecewise-constant schedule by iteration: lr * decay**(boundaries b <= iteration).
+
+    Iteration b (counted from 0) is the first to use the decayed rate, so a boundary at
+    epoch E * steps_per_epoch decays from the first step of epoch E. (Keras'
+    PiecewiseConstantDecay switches after its boundary, hence the b - 1.)
+    """
     if not boundaries:
         return float(lr)
     values = [float(lr) * decay ** i for i in range(len(boundaries) + 1)]
-    return keras.optimizers.schedules.PiecewiseConstantDecay(list(boundaries), values)
+    return keras.optimizers.schedules.PiecewiseConstantDecay([int(b) - 1 for b in boundaries], values)

@@ -16,7 +16,8 @@ The cost of a FaMUS meta step is set by the lowest tensor whose second-order pat
 kept: the double backward runs from the logits down to it. Candidates are therefore
 split into contiguous `segments`; the step traces one branch per segment (plus one
 for "no candidate on") and runs, each iteration, the branch of the lowest active
-segment. Within a branch the gates act as exact 0/1 masks.
+segment. Within a branch the gates act as exact 0/1 masks. With `num_segments=0`
+there is one graph over all candidates (for XLA, see `resolve`).
 """
 import dataclasses
 
@@ -32,10 +33,11 @@ class Selection:
     always_on: tuple    # indices whose second-order path is always kept (the head)
     head: tuple         # indices of the classifier tensors (targets of L_g)
     segment_starts: tuple  # positions into `candidates` where each segment begins
+    branched: bool = True  # False: one graph over every candidate, gates as masks only
 
     @property
     def num_branches(self):
-        return len(self.segment_starts) + 1
+        return len(self.segment_starts) + 1 if self.branched else 1
 
     def branch_tensors(self, branch):
         """Tensor indices whose second-order path a branch computes, ascending."""
@@ -56,7 +58,12 @@ def _head_indices(paths, head_prefix):
 
 
 def resolve(paths, candidates="all", head_prefix="head", head_always_on=True, num_segments=8):
-    """Builds a Selection from variable paths (`[v.path for v in model.trainable_variables]`)."""
+    """Builds a Selection from variable paths (`[v.path for v in model.trainable_variables]`).
+
+    `num_segments=0` builds no branches: the whole candidate region's second-order path
+    is computed every step with the gates as masks. Use it with XLA, which takes minutes
+    to compile `tf.switch_case` over these graphs (and runs no faster with it on CPU).
+    """
     paths = list(paths)
     head = _head_indices(paths, head_prefix)
     always_on = head if head_always_on else ()
@@ -76,10 +83,11 @@ def resolve(paths, candidates="all", head_prefix="head", head_always_on=True, nu
     else:
         raise ValueError(f"candidates must be 'all', 'top:N' or 'block:PREFIX', got {candidates!r}")
     chosen = tuple(sorted(chosen))
+    branched = num_segments > 0
     num_segments = max(1, min(num_segments, len(chosen))) if chosen else 0
     starts = tuple(int(s) for s in np.unique(
         np.floor(np.arange(num_segments) * len(chosen) / max(num_segments, 1)).astype(int)))
-    return Selection(chosen, tuple(always_on), head, starts)
+    return Selection(chosen, tuple(always_on), head, starts, branched and bool(chosen))
 
 
 def full(paths, head_prefix="head"):

@@ -74,6 +74,17 @@ class MetaLearner:
             out["sampler_optimizer"] = self.sampler_optimizer
         return out
 
+    def scalar_metrics(self):
+        """Names of the scalar metrics `train_step` returns, in a fixed order."""
+        names = ["loss", "accuracy"]
+        if self.method is not None:
+            names += ["val_loss"]
+            if self.selection.candidates:
+                names += ["gate_fraction"] + (["loss_r"] if self.samplers else [])
+            if self.meta.famus and self.selection.head:
+                names += ["loss_g"]
+        return names
+
     def learning_rate(self):
         """The current scheduled base learning rate, as a tensor."""
         return tf.cast(self.optimizer.learning_rate, self.dtype)

@@ -107,7 +107,7 @@ def gated_meta_gradient(selection, hard_gates, **kwargs):
         return lambda: meta_gradient(tensors=tensors, masks={i: mask(i) for i in tensors},
                                      head=selection.head, **kwargs)
 
-    if selection.num_branches == 1:
+    if selection.num_branches == 1:  # full meta-gradient, or unbranched (XLA)
         return branch(0)()
     index = lowest_branch(selection, hard_gates)
     return tf.switch_case(index, [branch(b) for b in range(selection.num_branches)])

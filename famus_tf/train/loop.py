@@ -31,32 +31,38 @@ class Experiment:
         return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
 
 
-def _multi_step(learner, train_it, meta_it, mean, std, num_candidates):
-    """tf.function running `n` steps; returns sums of the metrics and the last weights."""
+def _multi_step(learner, train_it, meta_it, mean, std, num_candidates, batch):
+    """A function running `n` steps in one graph; returns (sums of the scalar metrics,
+    summed gates, and the last batch's example weights and clean mask)."""
     dtype = learner.dtype
+    names = learner.scalar_metrics()
 
     def prep(x):
         return pipeline.preprocess(x, mean, std, dtype)
 
-    def body(i, loss, acc, val_loss, gates, weights, clean):
+    def body(i, sums, gates, weights, clean):
         x, y, is_clean = next(train_it)
         if meta_it is not None:
             xv, yv = next(meta_it)
             m = learner.train_step(prep(x), y, prep(xv), yv)
         else:
             m = learner.train_step(prep(x), y)
+        sums = {k: sums[k] + tf.cast(m[k], dtype) for k in names}
         g = m.get("gates", tf.zeros([num_candidates], dtype))
-        w = m.get("example_weights", tf.zeros_like(weights))
-        return (i + 1, loss + m["loss"], acc + m["accuracy"], val_loss + m.get("val_loss", 0.0),
-                gates + g, tf.cast(w, dtype), is_clean)
+        w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
+        return i + 1, sums, gates + g, w, is_clean
 
-    def run(n, batch):
-        zero = tf.zeros([], dtype)
-        init = (tf.constant(0), zero, zero, zero, tf.zeros([num_candidates], dtype),
-                tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
+    def run(n):
+        init = (tf.constant(0), {k: tf.zeros([], dtype) for k in names},
+                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
         return tf.while_loop(lambda i, *_: i < n, body, init)[1:]
 
     return run
+
+
+_SCALAR_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "meta/val_loss",
+                "gate_fraction": "famus/gate_fraction", "loss_r": "famus/loss_r",
+                "loss_g": "famus/loss_g"}
 
 
 class Trainer:
@@ -104,8 +110,8 @@ class Trainer:
                 logging.info("noise: realised rate %.4f", ns["realised_rate"])
                 summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
                 summaries.image(0, "noise/transition", ns["transition"])
-        loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand),
-                           jit_compile=False, autograph=False)
+        loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
+                                       exp.data.batch_size), autograph=False)
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
                                        exp.data.eval_batch_size)
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
@@ -119,16 +125,13 @@ class Trainer:
                 n = min(run.steps_per_call, steps_per_epoch - pos,
                         run.checkpoint_every - step % run.checkpoint_every)
                 t0 = time.perf_counter()
-                loss, acc, vloss, gates, weights, is_clean = loop(tf.constant(n), exp.data.batch_size)
+                lr = float(learner.learning_rate())
+                sums, gates, weights, is_clean = loop(tf.constant(n))
                 ms = (time.perf_counter() - t0) * 1000.0 / n
                 step, pos = step + n, pos + n
                 counts.assign_add(tf.cast(gates, tf.float64))
-                scal = {"train/loss": float(loss) / n, "train/accuracy": float(acc) / n,
-                        "train/ms_per_step": ms, "train/lr": float(learner.learning_rate())}
-                if meta_it is not None:
-                    scal["meta/val_loss"] = float(vloss) / n
-                if n_cand:
-                    scal["famus/gate_fraction"] = float(tf.reduce_sum(gates)) / (n * n_cand)
+                scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
+                scal.update({"train/ms_per_step": ms, "train/lr": lr})
                 summaries.scalars(step, scal)
                 bar.update(pos, scal)
                 if step % run.checkpoint_every == 0:
