@@ -75,6 +75,7 @@ class RunConfig:
     keep_checkpoints: int = 3
     export: bool = True
     export_only: bool = False        # restore the latest checkpoint, export, stop
+    profile_split: bool = True       # time virtual / meta / actual parts once per epoch
     weights_path: Optional[str] = None
     compare_baseline: bool = False   # also train plain CE on the same noisy labels
 

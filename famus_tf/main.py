@@ -65,7 +65,7 @@ def build_experiment(f):
                         lr_epochs=_ints("lr_epochs", f.lr_epochs), steps_per_call=f.steps_per_call,
                         seed=f.seed, xla=f.xla, checkpoint_every=f.checkpoint_every,
                         keep_checkpoints=f.keep_checkpoints, export=f.export,
-                        export_only=f.export_only, weights_path=f.weights_path,
+                        export_only=f.export_only, profile_split=f.profile_split, weights_path=f.weights_path,
                         compare_baseline=f.compare_baseline)
     data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,

@@ -10,5 +10,7 @@ flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.", lowe
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
 flags.DEFINE_bool("export", True, "Export a SavedModel at the end of training.")
 flags.DEFINE_bool("export_only", False, "Export the latest checkpoint's network and exit.")
+flags.DEFINE_bool("profile_split", True, "Once per epoch, time the virtual, meta and actual "
+                  "parts of a step on a fixed batch (TensorBoard time/*).")
 flags.DEFINE_bool("compare_baseline", False, "Also train plain cross-entropy on the same noisy "
                   "labels and print both test accuracies.")

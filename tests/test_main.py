@@ -59,10 +59,21 @@ class TinyRunTest(absltest.TestCase):
         for tag in ("train/loss", "train/accuracy", "train/lr", "train/ms_per_step", "meta/val_loss",
                     "famus/gate_fraction", "famus/loss_r", "famus/loss_g", "test/top1", "test/top5",
                     "test/loss", "weights/clean", "weights/noisy", "famus/selection_counts",
-                    "famus/selection_counts_image", "noise/realised_rate", "noise/transition"):
+                    "famus/selection_counts_image", "noise/realised_rate", "noise/transition",
+                    "time/virtual_ms", "time/meta_ms", "time/actual_ms"):
             self.assertIn(tag, tags)
         top1 = read_scalars(tb)["test/top1"]
         self.assertAlmostEqual(top1[-1][1], results["last_top1"], places=5)
+        # The noisy labels are kept, to compare other runs on exactly the same noise.
+        from famus_tf.data.noise import load_noise_file
+        noisy, clean = load_noise_file(os.path.join(model_dir, "noisy_labels.npz"), 10)
+        self.assertAlmostEqual(float((noisy != clean).mean()), 0.3627, delta=0.002)
+        # Export on demand from the checkpoint.
+        import shutil
+        shutil.rmtree(os.path.join(model_dir, "export"))
+        out = run_main(*TINY, "--export_only", f"--model_dir={model_dir}")
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        self.assertTrue(os.path.exists(os.path.join(model_dir, "export", "saved_model.pb")))
         config = json.load(open(os.path.join(model_dir, "config.json")))
         self.assertEqual(config["MetaConfig"]["method"], "mwnet")
         # Same directory, different training configuration: refused, nothing overwritten.

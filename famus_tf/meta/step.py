@@ -184,7 +184,7 @@ class MetaLearner:
         """
         c = self._virtual_pass(images, labels, val_images, val_labels)
         if gates is not None:
-            gates = tf.constant(gates, self.dtype)
+            gates = tf.cast(gates, self.dtype)
         d_phi = self._phi_gradient(c, gates)
         out = {"phi": c["phi"], "d_phi": d_phi}
         out["theta"] = self._theta_gradients(c, d_phi) if self.method.meta_variables else []

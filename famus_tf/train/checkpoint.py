@@ -16,8 +16,8 @@ import os
 import tensorflow as tf
 
 # Fields that may change between a run and its resumption.
-RUN_ONLY = ("epochs", "checkpoint_every", "keep_checkpoints", "export", "steps_per_call",
-            "compare_baseline")
+RUN_ONLY = ("epochs", "checkpoint_every", "keep_checkpoints", "export", "export_only",
+            "steps_per_call", "compare_baseline", "profile_split", "model_dir")
 
 
 class ConfigMismatch(ValueError):

@@ -105,19 +105,33 @@ class Trainer:
         summaries = Summaries(os.path.join(run.model_dir, "tensorboard"))
         if not restored:
             summaries.hparams(_flat_hparams(exp))
+            noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
+                                      data.train_labels, data.train_clean, exp.noise)
             ns = data.noise_summary()
             if ns is not None:
-                logging.info("noise: realised rate %.4f", ns["realised_rate"])
+                table = np.array2string(ns["transition"], precision=3, suppress_small=True)
+                logging.info("noise: realised rate %.4f; transition (rows: true class)\n%s",
+                             ns["realised_rate"], table)
                 summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
                 summaries.image(0, "noise/transition", ns["transition"])
+                summaries.text(0, "noise/transition_table", table)
         loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
                                        exp.data.batch_size), autograph=False)
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
                                        exp.data.eval_batch_size)
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
+        splitter = None
+        if learner.method is not None and run.profile_split:
+            from famus_tf.train.profile import StepSplit
+            prep = lambda a: pipeline.preprocess(a, data.mean, data.std, learner.dtype)  # noqa: E731
+            b, mb = exp.data.batch_size, min(exp.data.meta_batch_size, len(data.meta_labels))
+            splitter = StepSplit(learner, (prep(data.train_images[:b]), tf.constant(data.train_labels[:b]),
+                                           prep(data.meta_images[:mb]), tf.constant(data.meta_labels[:mb])))
         history = []
         step = int(learner.optimizer.iterations)
-        while step < run.epochs * steps_per_epoch:
+        if run.export_only and not restored:
+            raise FileNotFoundError(f"--export_only: no checkpoint in {run.model_dir}")
+        while step < run.epochs * steps_per_epoch and not run.export_only:
             epoch, pos = divmod(step, steps_per_epoch)
             bar = _progress(epoch, run.epochs, steps_per_epoch, pos)
             t_epoch = time.perf_counter()
@@ -142,6 +156,8 @@ class Trainer:
             history.append(result)
             summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
             summaries.scalars(step, {"test/best_top1": float(best)})
+            if splitter is not None:
+                summaries.scalars(step, splitter.measure(ms))
             if meta_it is not None:
                 weight_histograms(summaries, step, weights.numpy(), is_clean.numpy())
             if n_cand:
@@ -153,7 +169,7 @@ class Trainer:
             mgr.save(checkpoint_number=step)
         final = evaluator.run()
         final.update(best_top1=float(best), last_top1=final["top1"], steps=step)
-        if run.export:
+        if run.export or run.export_only:
             from famus_tf.train.export import export_classifier
             final["export_dir"] = export_classifier(model, os.path.join(run.model_dir, "export"),
                                                     data.mean, data.std, data.image_shape)
