@@ -131,6 +131,9 @@ def to_json(results, model, batch_size):
 
 def main(argv):
     f = BENCH
+    unknown = [n for n in f.methods if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
     xla = {"both": [False, True], "on": [True], "off": [False]}[f.xla]
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
                   f.rounds, f.warmup, f.candidates, f.num_active)

@@ -122,13 +122,20 @@ def resnet50(num_classes, input_shape=(224, 224, 3), weights_path=None):
     backbone parameters (23.53M trainable); ImageNet inputs use caffe-style
     preprocessing when its pretrained weights are used.
     """
+    backbone = _backbone(keras.applications.ResNet50, input_shape, weights_path)
+    return _with_head(backbone, num_classes, "resnet50")
+
+
+def _backbone(application, input_shape, weights_path):
+    """A keras.applications backbone (no top, average pooling, never downloaded),
+    with backbone weights from a local file if one is given."""
     if weights_path is not None:
         _check_file(weights_path)
-    backbone = keras.applications.ResNet50(
-        include_top=False, weights=None, input_shape=tuple(input_shape), pooling="avg")
+    backbone = application(include_top=False, weights=None, input_shape=tuple(input_shape),
+                           pooling="avg")
     if weights_path is not None:
         load_backbone_weights(backbone, weights_path)
-    return _with_head(backbone, num_classes, "resnet50")
+    return backbone
 
 
 def inception_resnet_v2(num_classes, input_shape=(299, 299, 3), weights_path=None):
@@ -136,11 +143,6 @@ def inception_resnet_v2(num_classes, input_shape=(299, 299, 3), weights_path=Non
 
     Minimum input size is 75x75. Pretrained Keras weights expect inputs in [-1, 1].
     """
-    if weights_path is not None:
-        _check_file(weights_path)
-    backbone = keras.applications.InceptionResNetV2(
-        include_top=False, weights=None, input_shape=tuple(input_shape), pooling="avg")
-    if weights_path is not None:
-        load_backbone_weights(backbone, weights_path)
+    backbone = _backbone(keras.applications.InceptionResNetV2, input_shape, weights_path)
     backbone = clone_with_names(backbone, inception_unit_names(backbone))
     return _with_head(backbone, num_classes, "inception_resnet_v2")
