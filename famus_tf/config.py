@@ -59,6 +59,7 @@ class DataConfig:
     meta_batch_size: int = 64        # validation (meta) batch per step
     meta_per_class: int = 10         # clean meta examples per class, taken before corruption
     eval_batch_size: int = 256
+    augment: str = "none"            # on-device augmentation, see data/augment.py
 
 
 @dataclasses.dataclass(frozen=True)

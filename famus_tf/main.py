@@ -7,6 +7,7 @@ before any work), turned into plain config objects, and passed down.
 """
 import json
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -59,6 +60,9 @@ def build_experiment(f):
     candidates = f.candidates
     if candidates == "last_stage":
         candidates = "block:" + models.last_stage(f.model)
+    if not re.fullmatch(r"none|crop_flip|crop_flip:\d+|resized_crop:\d+", f.augment):
+        raise FlagError(f"--augment: expected none, crop_flip, crop_flip:SIZE or resized_crop:SIZE, "
+                        f"got {f.augment!r}")
     if not (candidates == "all" or candidates.startswith(("top:", "block:"))):
         raise FlagError(f"--candidates: expected all, top:N, block:PREFIX or last_stage, got {candidates!r}")
     run = cfg.RunConfig(model_dir=f.model_dir, model=f.model, epochs=f.epochs,
@@ -69,7 +73,7 @@ def build_experiment(f):
                         compare_baseline=f.compare_baseline)
     data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
-                          eval_batch_size=f.eval_batch_size)
+                          eval_batch_size=f.eval_batch_size, augment=f.augment)
     noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
                         transition=_transition(f.noise_transition), path=f.noise_file)
     meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,

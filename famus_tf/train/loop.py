@@ -13,7 +13,7 @@ from absl import logging
 
 from famus_tf import models
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
-from famus_tf.data import datasets, noise as noise_lib, pipeline
+from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta.step import MetaLearner
 from famus_tf.train import checkpoint, evaluate
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
@@ -31,22 +31,23 @@ class Experiment:
         return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
 
 
-def _multi_step(learner, train_it, meta_it, mean, std, num_candidates, batch):
+def _multi_step(learner, train_it, meta_it, mean, std, num_candidates, batch, augmentation):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
     summed gates, and the last batch's example weights and clean mask)."""
     dtype = learner.dtype
     names = learner.scalar_metrics()
 
-    def prep(x):
-        return pipeline.preprocess(x, mean, std, dtype)
+    def prep(x, stream):
+        x = pipeline.preprocess(x, mean, std, dtype)
+        return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
 
     def body(i, sums, gates, weights, clean):
         x, y, is_clean = next(train_it)
         if meta_it is not None:
             xv, yv = next(meta_it)
-            m = learner.train_step(prep(x), y, prep(xv), yv)
+            m = learner.train_step(prep(x, 11), y, prep(xv, 13), yv)
         else:
-            m = learner.train_step(prep(x), y)
+            m = learner.train_step(prep(x, 11), y)
         sums = {k: sums[k] + tf.cast(m[k], dtype) for k in names}
         g = m.get("gates", tf.zeros([num_candidates], dtype))
         w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
@@ -116,7 +117,7 @@ class Trainer:
                 summaries.image(0, "noise/transition", ns["transition"])
                 summaries.text(0, "noise/transition_table", table)
         loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
-                                       exp.data.batch_size), autograph=False)
+                                       exp.data.batch_size, exp.data.augment), autograph=False)
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
                                        exp.data.eval_batch_size)
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
