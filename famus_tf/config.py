@@ -60,6 +60,9 @@ class DataConfig:
     meta_per_class: int = 10         # clean meta examples per class, taken before corruption
     eval_batch_size: int = 256
     augment: str = "none"            # on-device augmentation, see data/augment.py
+    imbalance: float = 1.0           # long-tailed data sets: n_max / n_min (exponential profile)
+    label_set: str = "aggregate"     # CIFAR-N human label set
+    source: str = "auto"             # CIFAR: python batches, tfds, or auto
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,7 @@ class RunConfig:
     model_dir: str = "runs/quickstart"
     model: str = "small_cnn"
     epochs: int = 30
+    max_steps: int = 0               # stop after this many steps (0: epochs only)
     lr_epochs: Tuple[int, ...] = ()  # epochs at which the base lr decays (added to iteration ones)
     steps_per_call: int = 10         # training steps per tf.function call
     seed: int = 0

@@ -44,7 +44,10 @@ def _transition(text):
 def build_experiment(f):
     """Plain configs from parsed flags `f`; raises FlagError naming the bad flag."""
     from famus_tf import models
+    from famus_tf.data.datasets import DATASETS
     from famus_tf.train.loop import Experiment
+    if f.dataset not in DATASETS:
+        raise FlagError(f"--dataset: unknown {f.dataset!r}; known: {', '.join(DATASETS)}")
     if f.dataset != "digits" and not f.data_dir:
         raise FlagError(f"--data_dir is required for --dataset={f.dataset}")
     if f.data_dir and not os.path.isdir(f.data_dir):
@@ -65,7 +68,7 @@ def build_experiment(f):
                         f"got {f.augment!r}")
     if not (candidates == "all" or candidates.startswith(("top:", "block:"))):
         raise FlagError(f"--candidates: expected all, top:N, block:PREFIX or last_stage, got {candidates!r}")
-    run = cfg.RunConfig(model_dir=f.model_dir, model=f.model, epochs=f.epochs,
+    run = cfg.RunConfig(model_dir=f.model_dir, model=f.model, epochs=f.epochs, max_steps=f.max_steps,
                         lr_epochs=_ints("lr_epochs", f.lr_epochs), steps_per_call=f.steps_per_call,
                         seed=f.seed, xla=f.xla, checkpoint_every=f.checkpoint_every,
                         keep_checkpoints=f.keep_checkpoints, export=f.export,
@@ -73,7 +76,8 @@ def build_experiment(f):
                         compare_baseline=f.compare_baseline)
     data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
-                          eval_batch_size=f.eval_batch_size, augment=f.augment)
+                          eval_batch_size=f.eval_batch_size, augment=f.augment,
+                          imbalance=f.imbalance, label_set=f.label_set, source=f.source)
     noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
                         transition=_transition(f.noise_transition), path=f.noise_file)
     meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,

@@ -3,6 +3,8 @@ from absl import flags
 
 flags.DEFINE_string("model_dir", "runs/quickstart", "Checkpoints, TensorBoard logs, export.")
 flags.DEFINE_integer("epochs", 30, "Training epochs.", lower_bound=0)
+flags.DEFINE_integer("max_steps", 0, "Stop after this many steps, for schedules given in "
+                     "iterations (0: run --epochs).", lower_bound=0)
 flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
 flags.DEFINE_bool("xla", False, "Compile the step with XLA (jit_compile).")

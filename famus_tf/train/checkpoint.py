@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 
 # Fields that may change between a run and its resumption.
-RUN_ONLY = ("epochs", "checkpoint_every", "keep_checkpoints", "export", "export_only",
+RUN_ONLY = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints", "export", "export_only",
             "steps_per_call", "compare_baseline", "profile_split", "model_dir")
 
 

@@ -132,12 +132,16 @@ class Trainer:
         step = int(learner.optimizer.iterations)
         if run.export_only and not restored:
             raise FileNotFoundError(f"--export_only: no checkpoint in {run.model_dir}")
-        while step < run.epochs * steps_per_epoch and not run.export_only:
+        total = run.epochs * steps_per_epoch
+        if run.max_steps:
+            total = min(total, run.max_steps)
+        while step < total and not run.export_only:
             epoch, pos = divmod(step, steps_per_epoch)
             bar = _progress(epoch, run.epochs, steps_per_epoch, pos)
             t_epoch = time.perf_counter()
-            while pos < steps_per_epoch:
-                n = min(run.steps_per_call, steps_per_epoch - pos,
+            end = min(steps_per_epoch, total - epoch * steps_per_epoch)
+            while pos < end:
+                n = min(run.steps_per_call, end - pos,
                         run.checkpoint_every - step % run.checkpoint_every)
                 t0 = time.perf_counter()
                 lr = float(learner.learning_rate())
