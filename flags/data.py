@@ -1,7 +1,8 @@
 """Data flags: which dataset, where it is, batching and the clean meta set."""
 from absl import flags
 
-flags.DEFINE_string("dataset", "digits", "Dataset name (digits is embedded; see README).")
+flags.DEFINE_string("dataset", "digits", "Dataset: digits (embedded), cifar10, cifar100, "
+                    "cifar10n, cifar100n, cifar10_lt, cifar100_lt.")
 flags.DEFINE_string("data_dir", None, "Directory of the prepared dataset (not needed for digits).")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.", lower_bound=1)
 flags.DEFINE_integer("meta_batch_size", 64, "Meta (validation) batch size per step.", lower_bound=1)
@@ -10,3 +11,9 @@ flags.DEFINE_integer("meta_per_class", 10, "Clean meta examples per class, taken
 flags.DEFINE_integer("eval_batch_size", 256, "Evaluation batch size.", lower_bound=1)
 flags.DEFINE_string("augment", "none", "On-device augmentation: none | crop_flip (pad 4) | "
                     "crop_flip:SIZE | resized_crop:SIZE (see famus_tf/data/augment.py).")
+flags.DEFINE_float("imbalance", 1.0, "Long-tailed CIFAR: imbalance factor n_max/n_min.",
+                   lower_bound=1.0)
+flags.DEFINE_string("label_set", "aggregate", "CIFAR-N label set: aggregate, random1, random2, "
+                    "random3, worst (CIFAR-10N); noisy_fine (CIFAR-100N).")
+flags.DEFINE_enum("source", "auto", ["auto", "python", "tfds"], "CIFAR on-disk form: the python "
+                  "batches, a TFDS data_dir, or whichever is found.")
