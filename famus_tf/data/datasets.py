@@ -13,7 +13,7 @@ import numpy as np
 from famus_tf.data import noise as noise_lib
 from famus_tf.data import splits
 
-DATASETS = ("digits",)
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10n", "cifar100n", "cifar10_lt", "cifar100_lt")
 
 
 @dataclasses.dataclass
@@ -44,16 +44,49 @@ def _digits(data_cfg, noise_cfg):
     from famus_tf.data import digits
     parts = digits.load_digits_splits(seed=0)
     images, labels = parts["train"]
-    meta_idx, rest_idx = splits.take_per_class(labels, data_cfg.meta_per_class, seed=noise_cfg.seed)
-    clean = labels[rest_idx]
-    noisy = noise_lib.corrupt(clean, digits.NUM_CLASSES, noise_cfg)
-    return Prepared("digits", digits.NUM_CLASSES, digits.IMAGE_SHAPE, tuple(digits.MEAN),
-                    tuple(digits.STD), images[rest_idx], noisy, clean, images[meta_idx],
-                    labels[meta_idx], *parts["test"])
+    return _with_meta_split("digits", digits.NUM_CLASSES, digits.IMAGE_SHAPE, digits.MEAN, digits.STD,
+                            images, labels, parts["test"], data_cfg, noise_cfg)
+
+
+def _with_meta_split(name, num_classes, shape, mean, std, images, labels, test, data_cfg,
+                     noise_cfg, noisy=None, keep=None):
+    """Meta set of N per class out of the clean training data, then (optionally) a
+    long-tail subset `keep(rest_labels)` of the rest, then the noise."""
+    meta_idx, rest = splits.take_per_class(labels, data_cfg.meta_per_class, seed=noise_cfg.seed)
+    if keep is not None:
+        rest = rest[keep(labels[rest])]
+    clean = labels[rest]
+    if noisy is not None:  # human noisy labels (CIFAR-N) come with the data
+        noisy = noisy[rest]
+    else:
+        noisy = noise_lib.corrupt(clean, num_classes, noise_cfg)
+    return Prepared(name, num_classes, shape, tuple(mean), tuple(std), images[rest], noisy, clean,
+                    images[meta_idx], labels[meta_idx], *test)
+
+
+def _cifar(data_cfg, noise_cfg):
+    from famus_tf.data import cifar
+    name = data_cfg.dataset
+    base = name.replace("_lt", "").rstrip("n") if name.endswith("n") else name.replace("_lt", "")
+    if name.endswith("n"):
+        d = cifar.load_cifar_n(base, data_cfg.data_dir, data_cfg.label_set, data_cfg.source)
+        images, noisy, clean = d["train"]
+        return _with_meta_split(name, d["num_classes"], images.shape[1:], d["mean"], d["std"], images,
+                                clean, d["test"], data_cfg, noise_cfg, noisy=noisy)
+    d = cifar.load_cifar(base, data_cfg.data_dir, data_cfg.source)
+    images, labels = d["train"]
+    keep = None
+    if name.endswith("_lt"):
+        keep = lambda y: cifar.long_tailed(None, y, d["num_classes"], data_cfg.imbalance,  # noqa: E731
+                                           noise_cfg.seed)
+    return _with_meta_split(name, d["num_classes"], images.shape[1:], d["mean"], d["std"], images,
+                            labels, d["test"], data_cfg, noise_cfg, keep=keep)
 
 
 def prepare(data_cfg, noise_cfg):
     """The Prepared dataset named by `data_cfg.dataset`."""
     if data_cfg.dataset == "digits":
         return _digits(data_cfg, noise_cfg)
+    if data_cfg.dataset.startswith("cifar"):
+        return _cifar(data_cfg, noise_cfg)
     raise ValueError(f"--dataset: unknown dataset {data_cfg.dataset!r}; known: {', '.join(DATASETS)}")
