@@ -1,0 +1,81 @@
+"""Clothing1M annotation files, as released (Xiao et al., CVPR 2015).
+
+`root` (or `root/annotations`) holds:
+  noisy_label_kv.txt        `images/0/00/xxx.jpg 3` per line: the noisy labels
+  clean_label_kv.txt        the same form: the clean labels of the clean subset
+  noisy_train_key_list.txt  one image path per line: the noisy training set
+  clean_val_key_list.txt    the clean validation set (labels from clean_label_kv)
+  clean_test_key_list.txt   the clean test set (labels from clean_label_kv)
+Image paths are relative to `root`. 14 classes. Every malformed line and every label
+outside 0..13 is reported with its file and line number before any training.
+"""
+import os
+
+import numpy as np
+
+NUM_CLASSES = 14
+FILES = {
+    "noisy_kv": ("noisy_label_kv.txt", "image -> noisy label"),
+    "clean_kv": ("clean_label_kv.txt", "image -> clean label"),
+    "train": ("noisy_train_key_list.txt", "noisy training images"),
+    "val": ("clean_val_key_list.txt", "clean validation images"),
+    "test": ("clean_test_key_list.txt", "clean test images"),
+}
+
+
+def _find(root, key):
+    name, what = FILES[key]
+    for d in (os.path.join(root, "annotations"), root):
+        if os.path.isfile(os.path.join(d, name)):
+            return os.path.join(d, name)
+    raise FileNotFoundError(f"Clothing1M: {name} ({what}) not found in {root} or {root}/annotations")
+
+
+def read_kv(path):
+    """{relative image path: label} of a kv file; errors name the file and line."""
+    out = {}
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise ValueError(f"{path}:{lineno}: expected '<image path> <label>', got {line.strip()!r}")
+            label = int(parts[1])
+            if not 0 <= label < NUM_CLASSES:
+                raise ValueError(f"{path}:{lineno}: label {label} outside [0, {NUM_CLASSES})")
+            out[parts[0]] = label
+    return out
+
+
+def read_keys(path, labels, what):
+    """Paths of a key list and their labels from `labels`; an unlabelled key is an error."""
+    keys, ys = [], []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            key = line.strip()
+            if not key:
+                continue
+            if key not in labels:
+                raise ValueError(f"{path}:{lineno}: {key} has no label in the {what} kv file")
+            keys.append(key)
+            ys.append(labels[key])
+    return np.asarray(keys), np.asarray(ys, np.int64)
+
+
+def load_clothing1m(root):
+    """{'train': (paths, noisy, clean or -1), 'val': (paths, labels), 'test': (paths, labels)}.
+
+    Paths are absolute (joined to root). The clean label of a training image is kept
+    where clean_label_kv.txt has one (so TensorBoard can split clean and noisy weights).
+    """
+    noisy = read_kv(_find(root, "noisy_kv"))
+    clean = read_kv(_find(root, "clean_kv"))
+    train_keys, train_noisy = read_keys(_find(root, "train"), noisy, "noisy")
+    train_clean = np.asarray([clean.get(k, -1) for k in train_keys], np.int64)
+    out = {"num_classes": NUM_CLASSES,
+           "train": (np.asarray([os.path.join(root, k) for k in train_keys]), train_noisy, train_clean)}
+    for split in ("val", "test"):
+        keys, ys = read_keys(_find(root, split), clean, "clean")
+        out[split] = (np.asarray([os.path.join(root, k) for k in keys]), ys)
+    return out
