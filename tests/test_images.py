@@ -1,0 +1,55 @@
+"""Scanning a JPEG tree with a corrupt and a missing file, and decoding the good ones."""
+import os
+
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from famus_tf.data import images
+
+
+def jpeg_tree(root, n=6):
+    paths = []
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        d = os.path.join(root, f"class{i % 2}")
+        os.makedirs(d, exist_ok=True)
+        p = os.path.join(d, f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 256, (20 + i, 30, 3)).astype(np.uint8)).save(p)
+        paths.append(p)
+    corrupt = os.path.join(root, "class0", "corrupt.jpg")
+    with open(corrupt, "wb") as fh:
+        fh.write(b"\xff\xd8\xff\xe0 not really a jpeg" + bytes(range(200)))
+    missing = os.path.join(root, "class1", "missing.jpg")
+    return paths, corrupt, missing
+
+
+class ImagesTest(absltest.TestCase):
+
+    def test_scan_names_exactly_the_bad_files(self):
+        root = self.create_tempdir().full_path
+        good, corrupt, missing = jpeg_tree(root)
+        ok, bad = images.scan(good[:3] + [corrupt] + good[3:] + [missing])
+        self.assertEqual(ok.tolist(), [True] * 3 + [False] + [True] * 3 + [False])
+        self.assertEqual([p for p, _ in bad], [corrupt, missing])
+        self.assertTrue(bad[0][1].startswith("corrupt"))
+        self.assertEqual(bad[1][1], "missing")
+
+    def test_decoded_batches_have_the_stored_shape(self):
+        root = self.create_tempdir().full_path
+        good, _, _ = jpeg_tree(root)
+        ds = images.file_dataset(good, 16, np.arange(len(good))).batch(3)
+        batches = list(ds)
+        self.assertEqual(len(batches), 2)
+        x, y = batches[0]
+        self.assertEqual((x.shape, x.dtype.name), ((3, 16, 16, 3), "uint8"))
+        self.assertEqual(y.numpy().tolist(), [0, 1, 2])
+        # Resizing a constant image keeps its value.
+        flat = os.path.join(root, "flat.png")
+        Image.fromarray(np.full((9, 13, 3), 77, np.uint8)).save(flat)
+        out = images.decode(flat, 5).numpy()
+        self.assertTrue((out == 77).all())
+
+
+if __name__ == "__main__":
+    absltest.main()

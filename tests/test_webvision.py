@@ -1,0 +1,53 @@
+"""mini-WebVision lists and the ILSVRC12 val folders, in their released layout."""
+import os
+
+from absl.testing import absltest
+
+from famus_tf.data import webvision
+
+
+def write_tree(root, bad_line=""):
+    info = os.path.join(root, "info")
+    os.makedirs(info)
+    with open(os.path.join(info, "train_filelist_google.txt"), "w") as fh:
+        for c in (0, 1, 49, 50, 999):
+            fh.write(f"google/q{c:04d}/00000001.jpg {c}\n")
+        fh.write(bad_line)
+    with open(os.path.join(info, "val_filelist.txt"), "w") as fh:
+        fh.write("val000001.jpg 3\nval000002.jpg 60\n")
+    with open(os.path.join(info, "synsets.txt"), "w") as fh:
+        fh.writelines(f"n{c:08d} class{c}\n" for c in range(60))
+    for c in (0, 2, 55):
+        d = os.path.join(root, "imagenet", "val", f"n{c:08d}")
+        os.makedirs(d)
+        open(os.path.join(d, "ILSVRC2012_val_1.JPEG"), "w").close()
+
+
+class WebVisionTest(absltest.TestCase):
+
+    def test_first_50_classes(self):
+        root = self.create_tempdir().full_path
+        write_tree(root)
+        d = webvision.load_webvision(root)
+        paths, labels = d["train"]
+        self.assertEqual(labels.tolist(), [0, 1, 49])
+        self.assertEqual(paths[2], os.path.join(root, "google/q0049/00000001.jpg"))
+        self.assertEqual(d["val"][1].tolist(), [3])
+        self.assertEqual(d["val"][0][0], os.path.join(root, "val_images_256", "val000001.jpg"))
+        self.assertEqual(d["imagenet_val"][1].tolist(), [0, 2])  # synset 55 is not mini
+
+    def test_bad_lines_name_file_and_line(self):
+        root = self.create_tempdir().full_path
+        write_tree(root, bad_line="google/q0002/x.jpg two\n")
+        with self.assertRaisesRegex(ValueError, r"train_filelist_google.txt:6: expected"):
+            webvision.load_webvision(root)
+        root = self.create_tempdir().full_path
+        write_tree(root, bad_line="google/q0002/x.jpg 1000\n")
+        with self.assertRaisesRegex(ValueError, r"train_filelist_google.txt:6: label 1000"):
+            webvision.load_webvision(root)
+        with self.assertRaisesRegex(FileNotFoundError, "train_filelist_google.txt"):
+            webvision.load_webvision(self.create_tempdir().full_path)
+
+
+if __name__ == "__main__":
+    absltest.main()
