@@ -63,6 +63,7 @@ class DataConfig:
     imbalance: float = 1.0           # long-tailed data sets: n_max / n_min (exponential profile)
     label_set: str = "aggregate"     # CIFAR-N human label set
     source: str = "auto"             # CIFAR: python batches, tfds, or auto
+    num_batches: int = 1000          # Clothing1M: class-balanced batches per epoch
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,6 +58,9 @@ def build_experiment(f):
         raise FlagError("--noise_transition is required by --noise_type=transition")
     if f.weights_path and not os.path.isfile(f.weights_path):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
+    if f.dataset == "webvision" and f.method != "plain":
+        raise FlagError("--method: WebVision has no clean labels; its meta set is the pseudo-clean "
+                        "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
     candidates = f.candidates
@@ -77,7 +80,8 @@ def build_experiment(f):
     data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
                           eval_batch_size=f.eval_batch_size, augment=f.augment,
-                          imbalance=f.imbalance, label_set=f.label_set, source=f.source)
+                          imbalance=f.imbalance, label_set=f.label_set, source=f.source,
+                          num_batches=f.num_batches)
     noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
                         transition=_transition(f.noise_transition), path=f.noise_file)
     meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,

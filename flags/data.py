@@ -2,7 +2,7 @@
 from absl import flags
 
 flags.DEFINE_string("dataset", "digits", "Dataset: digits (embedded), cifar10, cifar100, "
-                    "cifar10n, cifar100n, cifar10_lt, cifar100_lt.")
+                    "cifar10n, cifar100n, cifar10_lt, cifar100_lt, clothing1m, webvision.")
 flags.DEFINE_string("data_dir", None, "Directory of the prepared dataset (not needed for digits).")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.", lower_bound=1)
 flags.DEFINE_integer("meta_batch_size", 64, "Meta (validation) batch size per step.", lower_bound=1)
@@ -17,3 +17,5 @@ flags.DEFINE_string("label_set", "aggregate", "CIFAR-N label set: aggregate, ran
                     "random3, worst (CIFAR-10N); noisy_fine (CIFAR-100N).")
 flags.DEFINE_enum("source", "auto", ["auto", "python", "tfds"], "CIFAR on-disk form: the python "
                   "batches, a TFDS data_dir, or whichever is found.")
+flags.DEFINE_integer("num_batches", 1000, "Clothing1M: class-balanced batches sampled per epoch.",
+                     lower_bound=1)

@@ -6,6 +6,7 @@ corruption (the MW-Net protocol), and the test set. The noise is drawn by
 data/noise.py, or read from a noise file so that runs compare on the same labels.
 """
 import dataclasses
+import os
 from typing import Optional, Tuple
 
 import numpy as np
@@ -13,7 +14,9 @@ import numpy as np
 from famus_tf.data import noise as noise_lib
 from famus_tf.data import splits
 
-DATASETS = ("digits", "cifar10", "cifar100", "cifar10n", "cifar100n", "cifar10_lt", "cifar100_lt")
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10n", "cifar100n", "cifar10_lt", "cifar100_lt",
+            "clothing1m", "webvision")
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass
@@ -30,6 +33,8 @@ class Prepared:
     meta_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    decode_size: Optional[int] = None       # images are file paths, decoded to this size
+    balanced_batches: Optional[int] = None  # class-balanced epochs of this many batches
 
     def noise_summary(self):
         """Realised noise rate and empirical transition matrix (None without true labels)."""
@@ -83,10 +88,55 @@ def _cifar(data_cfg, noise_cfg):
                             labels, d["test"], data_cfg, noise_cfg, keep=keep)
 
 
+def _existing(paths, labels_list, what):
+    """Drops listed files that do not exist, logging how many and which."""
+    from absl import logging
+    ok = np.array([os.path.isfile(p) for p in paths], bool)
+    if not ok.all():
+        missing = paths[~ok]
+        logging.warning("%s: %d listed image(s) missing, skipped: %s%s", what, len(missing),
+                        ", ".join(missing[:10]), " ..." if len(missing) > 10 else "")
+    return (paths[ok],) + tuple(a[ok] for a in labels_list)
+
+
+def _clothing1m(data_cfg, noise_cfg):
+    """Clothing1M: noisy training list; the meta set is N per class of the training images
+    that also have a clean label (the MW-Net protocol with clean data); clean test set.
+    Decoded at 256x256, trained on random 224 crops (--augment=crop_flip:224)."""
+    from famus_tf.data import clothing1m
+    d = clothing1m.load_clothing1m(data_cfg.data_dir)
+    paths, noisy, clean = _existing(*d["train"][:1], d["train"][1:], "Clothing1M train")
+    known = np.flatnonzero(clean >= 0)
+    meta_pos, _ = splits.take_per_class(clean[known], data_cfg.meta_per_class, seed=noise_cfg.seed)
+    meta = known[meta_pos]
+    rest = np.setdiff1d(np.arange(len(paths)), meta)
+    test = _existing(*d["test"][:1], d["test"][1:], "Clothing1M test")
+    return Prepared("clothing1m", 14, (224, 224, 3), IMAGENET_MEAN, IMAGENET_STD, paths[rest],
+                    noisy[rest], None, paths[meta], clean[meta], *test, decode_size=256,
+                    balanced_batches=data_cfg.num_batches)
+
+
+def _webvision(data_cfg, noise_cfg):
+    """mini-WebVision (50 classes), decoded at 320, trained on random-resized 299 crops,
+    tested on the WebVision validation set (center 299 crop). No clean labels exist:
+    the meta set of FaMUS is the pseudo-clean set of Algorithm 2 (not yet implemented)."""
+    from famus_tf.data import webvision
+    d = webvision.load_webvision(data_cfg.data_dir)
+    paths, labels = _existing(*d["train"][:1], d["train"][1:], "WebVision train")
+    test = _existing(*d["val"][:1], d["val"][1:], "WebVision val")
+    empty = np.zeros(0, paths.dtype)
+    return Prepared("webvision", 50, (299, 299, 3), IMAGENET_MEAN, IMAGENET_STD, paths, labels, None,
+                    empty, np.zeros(0, np.int64), *test, decode_size=320)
+
+
 def prepare(data_cfg, noise_cfg):
     """The Prepared dataset named by `data_cfg.dataset`."""
     if data_cfg.dataset == "digits":
         return _digits(data_cfg, noise_cfg)
     if data_cfg.dataset.startswith("cifar"):
         return _cifar(data_cfg, noise_cfg)
+    if data_cfg.dataset == "clothing1m":
+        return _clothing1m(data_cfg, noise_cfg)
+    if data_cfg.dataset == "webvision":
+        return _webvision(data_cfg, noise_cfg)
     raise ValueError(f"--dataset: unknown dataset {data_cfg.dataset!r}; known: {', '.join(DATASETS)}")

@@ -9,19 +9,40 @@ their iterators are checkpointed with the rest of the run.
 import tensorflow as tf
 
 
-def train_stream(arrays, batch_size, seed, shuffle_buffer=None):
-    """Endless shuffled batches of a tuple of arrays (images, labels, ...)."""
+def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None, order=None):
+    """Endless shuffled batches of a tuple of arrays (images or image paths, labels, ...).
+
+    `order`: a precomputed sequence of indices (e.g. class-balanced epochs, see
+    data/balanced.py) read in order instead of shuffling. `decode_size`: the first
+    array holds file paths, decoded to uint8 [size, size, 3]; a file that fails to
+    decode is skipped with a logged warning (files are checked at start-up, this is
+    the second guard).
+    """
     n = len(arrays[0])
     if batch_size > n:
         raise ValueError(f"batch size {batch_size} is larger than the {n} examples")
-    ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
-    ds = ds.shuffle(shuffle_buffer or n, seed=seed, reshuffle_each_iteration=True).repeat()
+    if order is None:
+        ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
+        ds = ds.shuffle(shuffle_buffer or n, seed=seed, reshuffle_each_iteration=True).repeat()
+    else:
+        table = tuple(tf.constant(a) for a in arrays)
+        ds = tf.data.Dataset.from_tensor_slices(order).repeat()
+        ds = ds.map(lambda i: tuple(tf.gather(t, i) for t in table))
+    if decode_size:
+        from famus_tf.data import images
+        ds = ds.map(lambda p, *rest: (images.decode(p, decode_size),) + tuple(rest),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors(log_warning=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_stream(arrays, batch_size):
-    """One ordered pass over the arrays, last batch kept."""
+def eval_stream(arrays, batch_size, decode_size=None):
+    """One ordered pass over the arrays (or decoded files), last batch kept."""
     ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
+    if decode_size:
+        from famus_tf.data import images
+        ds = ds.map(lambda p, *rest: (images.decode(p, decode_size),) + tuple(rest),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,16 +1,20 @@
 """Evaluation on a held-out set: top-1, top-5 and mean loss."""
 import tensorflow as tf
 
-from famus_tf.data import pipeline
+from famus_tf.data import augment, pipeline
 
 
 class Evaluator:
-    def __init__(self, model, images, labels, mean, std, batch_size=256):
+    def __init__(self, model, images, labels, mean, std, batch_size=256, decode_size=None,
+                 crop=None):
+        """`decode_size`: images are file paths, decoded to that size; `crop`: center crop."""
         self.model = model
-        self.dataset = pipeline.eval_stream((images, labels), batch_size)
+        self.dataset = pipeline.eval_stream((images, labels), batch_size, decode_size)
         dtype = model.trainable_variables[0].dtype
 
         def batch_stats(x, y):
+            if crop:
+                x = augment.center_crop(x, crop)
             logits = model(pipeline.preprocess(x, mean, std, dtype), training=False)
             k = min(5, logits.shape[-1])
             top5 = tf.reduce_sum(tf.cast(tf.math.in_top_k(y, tf.cast(logits, tf.float32), k), tf.float64))

@@ -13,7 +13,7 @@ from absl import logging
 
 from famus_tf import models
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
-from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
+from famus_tf.data import augment, balanced, datasets, noise as noise_lib, pipeline
 from famus_tf.meta.step import MetaLearner
 from famus_tf.train import checkpoint, evaluate
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
@@ -78,21 +78,27 @@ class Trainer:
         run = exp.run
         keras.utils.set_random_seed(run.seed)
         checkpoint.check_and_write_config(run.model_dir, exp.as_dict())
-        steps_per_epoch = len(data.train_labels) // exp.data.batch_size
+        steps_per_epoch = data.balanced_batches or len(data.train_labels) // exp.data.batch_size
         optim_cfg = dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
             set(exp.optim.lr_boundaries) | {e * steps_per_epoch for e in run.lr_epochs})))
         model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
         learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
         clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
             np.ones_like(data.train_labels, bool)
+        order = None
+        if data.balanced_batches:  # a fresh class-balanced sample every epoch (data/balanced.py)
+            order = np.concatenate([balanced.epoch_indices(
+                data.train_labels, data.balanced_batches, exp.data.batch_size, data.num_classes,
+                run.seed, e) for e in range(run.epochs)])
         train_ds = pipeline.train_stream((data.train_images, data.train_labels, clean),
-                                         exp.data.batch_size, run.seed)
+                                         exp.data.batch_size, run.seed, decode_size=data.decode_size,
+                                         order=order)
         train_it = iter(train_ds)
         meta_it = None
         if learner.method is not None:
             meta_it = iter(pipeline.train_stream((data.meta_images, data.meta_labels),
                                                  min(exp.data.meta_batch_size, len(data.meta_labels)),
-                                                 run.seed + 1))
+                                                 run.seed + 1, decode_size=data.decode_size))
         n_cand = len(learner.selection.candidates) if learner.selection else 0
         best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
         counts = tf.Variable(tf.zeros([n_cand], tf.float64), name="selection_counts")
@@ -119,10 +125,11 @@ class Trainer:
         loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
                                        exp.data.batch_size, exp.data.augment), autograph=False)
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
-                                       exp.data.eval_batch_size)
+                                       exp.data.eval_batch_size, data.decode_size,
+                                       data.image_shape[0] if data.decode_size else None)
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
         splitter = None
-        if learner.method is not None and run.profile_split:
+        if learner.method is not None and run.profile_split and not data.decode_size:
             from famus_tf.train.profile import StepSplit
             prep = lambda a: pipeline.preprocess(a, data.mean, data.std, learner.dtype)  # noqa: E731
             b, mb = exp.data.batch_size, min(exp.data.meta_batch_size, len(data.meta_labels))
