@@ -12,6 +12,7 @@ With XLA the FaMUS steps are built without branches (`num_segments=0`), as
 famus_tf.main does: XLA needs minutes to compile `tf.switch_case` over them.
 """
 import json
+import os
 import resource
 import statistics
 import time
@@ -33,6 +34,10 @@ flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
+flags.DEFINE_enum("mode", "step", ["step", "pipeline"], "step: time training steps; pipeline: "
+                  "images/s of the Clothing1M and WebVision input pipelines on a generated JPEG "
+                  "tree, next to the images/s of a plain training step.", flag_values=BENCH)
+flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
 
 CONFIGS = {
     "plain": dict(method="plain"),
@@ -129,8 +134,51 @@ def to_json(results, model, batch_size):
     return objs[0]
 
 
+def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
+    """Images/s of the file pipelines (decode, resize, batch) on a generated JPEG tree."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+
+    from famus_tf.data import pipeline
+    rng = np.random.default_rng(0)
+    out = {}
+    with tempfile.TemporaryDirectory() as root:
+        paths = []
+        for i in range(num_images):  # web-photo-like sizes, JPEG quality 90
+            p = os.path.join(root, f"{i}.jpg")
+            h, w = int(rng.integers(300, 500)), int(rng.integers(300, 500))
+            Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(p, quality=90)
+            paths.append(p)
+        paths, labels = np.asarray(paths), np.arange(num_images) % 14
+        for name, size in (("clothing1m", 256), ("webvision", 320)):
+            ds = pipeline.train_stream((paths, labels), batch_size, seed=0, decode_size=size)
+            it = iter(ds)
+            next(it)  # warm-up
+            n = batches or max(num_images // batch_size, 4)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                next(it)[0].numpy()
+            out[name] = n * batch_size / (time.perf_counter() - t0)
+            log(f"{name} pipeline (decode at {size}): {out[name]:.0f} images/s")
+    return out
+
+
 def main(argv):
     f = BENCH
+    if f.mode == "pipeline":
+        rates = pipeline_throughput(f.pipeline_images)
+        step = run(["plain"], [False], f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
+                   f.rounds, f.warmup)[False]["plain"]
+        step_rate = f.batch_size / (step["median_ms"] / 1000.0)
+        print(f"plain {f.model} step at {f.image_size}x{f.image_size}: {step_rate:.0f} images/s")
+        for name, rate in rates.items():
+            print(f"{name}: pipeline {rate:.0f} images/s = {rate / step_rate:.1f}x the step's need")
+        if f.output_json:
+            with open(f.output_json, "w") as fh:
+                json.dump({"pipeline_images_per_s": rates, "step_images_per_s": step_rate}, fh, indent=2)
+        return
     unknown = [n for n in f.methods if n not in CONFIGS]
     if unknown:
         raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
