@@ -113,12 +113,26 @@ def parse_flags(argv):
         sys.exit(2)
 
 
-def run_experiment(exp):
+def prepare_data(exp):
+    """Loads the data and checks it against the flags; raises FlagError / ValueError /
+    FileNotFoundError naming the flag, file or line, before any training."""
+    from famus_tf.data import datasets
+    prepared = datasets.prepare(exp.data, exp.noise)
+    size = exp.data.augment.partition(":")[2]
+    if size and int(size) != prepared.image_shape[0]:
+        raise FlagError(f"--augment={exp.data.augment}: crops of {size} do not match the "
+                        f"{prepared.image_shape[0]}x{prepared.image_shape[1]} input of --dataset={exp.data.dataset}")
+    if prepared.decode_size and not size and prepared.decode_size != prepared.image_shape[0]:
+        raise FlagError(f"--augment: --dataset={exp.data.dataset} stores {prepared.decode_size}px "
+                        f"images and trains on {prepared.image_shape[0]}px crops; use crop_flip:"
+                        f"{prepared.image_shape[0]} or resized_crop:{prepared.image_shape[0]}")
+    return prepared
+
+
+def run_experiment(exp, prepared):
     """Trains (and, if asked, the plain-CE baseline on the same noisy labels); returns results."""
     import dataclasses
-    from famus_tf.data import datasets
     from famus_tf.train.loop import Trainer
-    prepared = datasets.prepare(exp.data, exp.noise)
     results = {"main": Trainer(exp, prepared).run()}
     if exp.run.compare_baseline and exp.meta.method != "plain":
         base = dataclasses.replace(
@@ -146,7 +160,12 @@ def main(argv):
         sys.exit(2)
     from famus_tf.train.checkpoint import ConfigMismatch
     try:
-        results = run_experiment(exp)
+        prepared = prepare_data(exp)
+    except (ValueError, FileNotFoundError) as e:
+        sys.stderr.write(f"famus_tf.main: error: {e}\n")
+        sys.exit(2)
+    try:
+        results = run_experiment(exp, prepared)
     except ConfigMismatch as e:
         sys.stderr.write(f"famus_tf.main: error: {e}\n")
         sys.exit(2)

@@ -49,5 +49,57 @@ class WebVisionTest(absltest.TestCase):
             webvision.load_webvision(self.create_tempdir().full_path)
 
 
+class WebVisionRunTest(absltest.TestCase):
+    """A tiny mini-WebVision tree of real JPEGs trains and is evaluated on both val sets."""
+
+    def test_run_reports_webvision_and_ilsvrc12(self):
+        import json
+        import subprocess
+        import sys
+
+        import numpy as np
+        from PIL import Image
+        root = self.create_tempdir().full_path
+        info = os.path.join(root, "info")
+        os.makedirs(info)
+        rng = np.random.default_rng(0)
+
+        def jpeg(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            Image.fromarray(rng.integers(0, 256, (40, 36, 3)).astype(np.uint8)).save(path)
+        train = [(f"google/q{c:04d}/{i}.jpg", c) for c in range(50) for i in range(2)]
+        for rel, _ in train:
+            jpeg(os.path.join(root, rel))
+        with open(os.path.join(info, "train_filelist_google.txt"), "w") as fh:
+            fh.writelines(f"{rel} {c}\n" for rel, c in train)
+        with open(os.path.join(info, "val_filelist.txt"), "w") as fh:
+            for i in range(6):
+                jpeg(os.path.join(root, "val_images_256", f"val{i}.jpg"))
+                fh.write(f"val{i}.jpg {i}\n")
+        with open(os.path.join(info, "synsets.txt"), "w") as fh:
+            fh.writelines(f"n{c:08d} c{c}\n" for c in range(1000))
+        for c in (0, 1, 2):
+            jpeg(os.path.join(root, "imagenet", "val", f"n{c:08d}", "a.JPEG"))
+        model_dir = self.create_tempdir().full_path
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        def run(*extra):
+            return subprocess.run(
+                [sys.executable, "-m", "famus_tf.main", "--flagfile=launch/webvision.cfg",
+                 f"--data_dir={root}", "--model=small_cnn", "--batch_size=20", "--epochs=1",
+                 "--eval_batch_size=8", "--export=false", f"--model_dir={model_dir}", *extra],
+                cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+                text=True, timeout=600)
+        bad = run("--augment=resized_crop:64")  # crops that do not fit the 299 input: refused
+        self.assertEqual(bad.returncode, 2, bad.stderr[-2000:])
+        self.assertIn("--augment=resized_crop:64", bad.stderr)
+        self.assertEqual(os.listdir(model_dir), [])
+        out = run()
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        self.assertEqual(results["steps"], 5)
+        self.assertTrue(0.0 <= results["imagenet_val"]["top1"] <= 1.0)
+        self.assertTrue(0.0 <= results["top5"] <= 1.0)
+
+
 if __name__ == "__main__":
     absltest.main()

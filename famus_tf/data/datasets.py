@@ -35,6 +35,7 @@ class Prepared:
     test_labels: np.ndarray
     decode_size: Optional[int] = None       # images are file paths, decoded to this size
     balanced_batches: Optional[int] = None  # class-balanced epochs of this many batches
+    extra_tests: dict = dataclasses.field(default_factory=dict)  # name -> (images, labels)
 
     def noise_summary(self):
         """Realised noise rate and empirical transition matrix (None without true labels)."""
@@ -118,15 +119,19 @@ def _clothing1m(data_cfg, noise_cfg):
 
 def _webvision(data_cfg, noise_cfg):
     """mini-WebVision (50 classes), decoded at 320, trained on random-resized 299 crops,
-    tested on the WebVision validation set (center 299 crop). No clean labels exist:
+    tested on the WebVision validation set and, where `imagenet/val/<synset>/` is present,
+    on the ILSVRC12 validation images of the same classes (center 299 crops, top-1/top-5). No clean labels exist:
     the meta set of FaMUS is the pseudo-clean set of Algorithm 2 (not yet implemented)."""
     from famus_tf.data import webvision
     d = webvision.load_webvision(data_cfg.data_dir)
     paths, labels = _existing(*d["train"][:1], d["train"][1:], "WebVision train")
     test = _existing(*d["val"][:1], d["val"][1:], "WebVision val")
     empty = np.zeros(0, paths.dtype)
+    extra = {}
+    if len(d["imagenet_val"][1]):  # ILSVRC12 val images of the same 50 classes, if present
+        extra["imagenet_val"] = d["imagenet_val"]
     return Prepared("webvision", 50, (299, 299, 3), IMAGENET_MEAN, IMAGENET_STD, paths, labels, None,
-                    empty, np.zeros(0, np.int64), *test, decode_size=320)
+                    empty, np.zeros(0, np.int64), *test, decode_size=320, extra_tests=extra)
 
 
 def prepare(data_cfg, noise_cfg):

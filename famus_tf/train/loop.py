@@ -124,9 +124,12 @@ class Trainer:
                 summaries.text(0, "noise/transition_table", table)
         loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
                                        exp.data.batch_size, exp.data.augment), autograph=False)
+        crop = data.image_shape[0] if data.decode_size else None
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
-                                       exp.data.eval_batch_size, data.decode_size,
-                                       data.image_shape[0] if data.decode_size else None)
+                                       exp.data.eval_batch_size, data.decode_size, crop)
+        extra_evaluators = {name: evaluate.Evaluator(model, x, y, data.mean, data.std,
+                                                     exp.data.eval_batch_size, data.decode_size, crop)
+                            for name, (x, y) in data.extra_tests.items()}
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
         splitter = None
         if learner.method is not None and run.profile_split and not data.decode_size:
@@ -168,6 +171,12 @@ class Trainer:
             history.append(result)
             summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
             summaries.scalars(step, {"test/best_top1": float(best)})
+            for name, ev in extra_evaluators.items():
+                extra = ev.run()
+                result[name] = extra
+                summaries.scalars(step, {f"{name}/{k}": extra[k] for k in ("top1", "top5", "loss")})
+                logging.info("epoch %d: %s top1 %.4f top5 %.4f", epoch + 1, name, extra["top1"],
+                             extra["top5"])
             if splitter is not None:
                 summaries.scalars(step, splitter.measure(ms))
             if meta_it is not None:
@@ -181,6 +190,8 @@ class Trainer:
             mgr.save(checkpoint_number=step)
         final = evaluator.run()
         final.update(best_top1=float(best), last_top1=final["top1"], steps=step)
+        for name, ev in extra_evaluators.items():
+            final[name] = ev.run()
         if run.export or run.export_only:
             from famus_tf.train.export import export_classifier
             final["export_dir"] = export_classifier(model, os.path.join(run.model_dir, "export"),
