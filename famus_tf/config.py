@@ -64,6 +64,8 @@ class DataConfig:
     label_set: str = "aggregate"     # CIFAR-N human label set
     source: str = "auto"             # CIFAR: python batches, tfds, or auto
     num_batches: int = 1000          # Clothing1M: class-balanced batches per epoch
+    cnwl_level: float = 0.4          # CNWL: noise level of the split file
+    image_size: int = 32             # CNWL: decoded image size (32 as in the paper, or 84)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -58,8 +58,8 @@ def build_experiment(f):
         raise FlagError("--noise_transition is required by --noise_type=transition")
     if f.weights_path and not os.path.isfile(f.weights_path):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
-    if f.dataset == "webvision" and f.method != "plain":
-        raise FlagError("--method: WebVision has no clean labels; its meta set is the pseudo-clean "
+    if f.dataset in ("webvision", "cnwl_red", "cnwl_blue") and f.method != "plain":
+        raise FlagError(f"--method: {f.dataset} has no clean labels; its meta set is the pseudo-clean "
                         "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
@@ -81,7 +81,8 @@ def build_experiment(f):
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
                           eval_batch_size=f.eval_batch_size, augment=f.augment,
                           imbalance=f.imbalance, label_set=f.label_set, source=f.source,
-                          num_batches=f.num_batches)
+                          num_batches=f.num_batches, cnwl_level=float(f.cnwl_level),
+                          image_size=f.image_size)
     noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
                         transition=_transition(f.noise_transition), path=f.noise_file)
     meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,

@@ -2,7 +2,7 @@
 from absl import flags
 
 flags.DEFINE_string("dataset", "digits", "Dataset: digits (embedded), cifar10, cifar100, "
-                    "cifar10n, cifar100n, cifar10_lt, cifar100_lt, clothing1m, webvision.")
+                    "cifar10n, cifar100n, cifar10_lt, cifar100_lt, clothing1m, webvision, cnwl_red, cnwl_blue.")
 flags.DEFINE_string("data_dir", None, "Directory of the prepared dataset (not needed for digits).")
 flags.DEFINE_integer("batch_size", 64, "Training batch size.", lower_bound=1)
 flags.DEFINE_integer("meta_batch_size", 64, "Meta (validation) batch size per step.", lower_bound=1)
@@ -19,3 +19,7 @@ flags.DEFINE_enum("source", "auto", ["auto", "python", "tfds"], "CIFAR on-disk f
                   "batches, a TFDS data_dir, or whichever is found.")
 flags.DEFINE_integer("num_batches", 1000, "Clothing1M: class-balanced batches sampled per epoch.",
                      lower_bound=1)
+flags.DEFINE_enum("cnwl_level", "0.4", ["0.0", "0.2", "0.4", "0.6", "0.8"], "CNWL noise level "
+                  "(which split file).")
+flags.DEFINE_integer("image_size", 32, "CNWL: images decoded at this size (32 as the paper, or 84).",
+                     lower_bound=8)

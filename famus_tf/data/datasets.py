@@ -15,7 +15,7 @@ from famus_tf.data import noise as noise_lib
 from famus_tf.data import splits
 
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10n", "cifar100n", "cifar10_lt", "cifar100_lt",
-            "clothing1m", "webvision")
+            "clothing1m", "webvision", "cnwl_red", "cnwl_blue")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -134,6 +134,20 @@ def _webvision(data_cfg, noise_cfg):
                     empty, np.zeros(0, np.int64), *test, decode_size=320, extra_tests=extra)
 
 
+def _cnwl(data_cfg, noise_cfg):
+    """CNWL red/blue mini-ImageNet at the level `data_cfg.cnwl_level`, images decoded at
+    `data_cfg.image_size` (32 as in the paper, or 84). No clean labels: plain training until
+    the pseudo-clean meta set of Algorithm 2 lands."""
+    from famus_tf.data import cnwl
+    d = cnwl.load_cnwl(data_cfg.data_dir, data_cfg.dataset.split("_")[1], data_cfg.cnwl_level)
+    paths, labels = _existing(*d["train"][:1], d["train"][1:], "CNWL train")
+    test = _existing(*d["test"][:1], d["test"][1:], "CNWL validation")
+    size = data_cfg.image_size
+    mean, std = (0.507, 0.487, 0.441), (0.267, 0.256, 0.276)  # the official CNWL recipe
+    return Prepared(data_cfg.dataset, cnwl.NUM_CLASSES, (size, size, 3), mean, std, paths, labels,
+                    None, np.zeros(0, paths.dtype), np.zeros(0, np.int64), *test, decode_size=size)
+
+
 def prepare(data_cfg, noise_cfg):
     """The Prepared dataset named by `data_cfg.dataset`."""
     if data_cfg.dataset == "digits":
@@ -144,4 +158,6 @@ def prepare(data_cfg, noise_cfg):
         return _clothing1m(data_cfg, noise_cfg)
     if data_cfg.dataset == "webvision":
         return _webvision(data_cfg, noise_cfg)
+    if data_cfg.dataset.startswith("cnwl_"):
+        return _cnwl(data_cfg, noise_cfg)
     raise ValueError(f"--dataset: unknown dataset {data_cfg.dataset!r}; known: {', '.join(DATASETS)}")

@@ -1,0 +1,51 @@
+"""CNWL: Controlled Noisy Web Labels, red (web) and blue (synthetic) mini-ImageNet.
+
+Released layout under `root` (the split files of the CNWL release with the images of
+mini-ImageNet and the web images together in one directory):
+  split/{red,blue}_noise_nl_{0.0,0.2,0.4,0.6,0.8}   `<image file> <label>` per line
+  split/clean_validation                            `<image file> <label>` per line
+  all_images/<image file>                           training images
+  validation/<label>/<image file>                   validation (test) images
+100 classes. The FaMUS paper trains on the images downsampled to 32x32 (`size=32`);
+`size=84` keeps mini-ImageNet's resolution. Malformed lines and labels outside 0..99 are
+reported with file and line.
+"""
+import os
+
+import numpy as np
+
+NUM_CLASSES = 100
+LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8)
+
+
+def _read(path, image_dir):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"CNWL split file {path} not found")
+    paths, labels = [], []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise ValueError(f"{path}:{lineno}: expected '<image> <label>', got {line.strip()!r}")
+            label = int(parts[1])
+            if label >= NUM_CLASSES:
+                raise ValueError(f"{path}:{lineno}: label {label} outside [0, {NUM_CLASSES})")
+            paths.append(image_dir(parts[0], label))
+            labels.append(label)
+    return np.asarray(paths), np.asarray(labels, np.int64)
+
+
+def load_cnwl(root, color="red", level=0.4):
+    """{'train': (paths, labels), 'test': (paths, labels), 'num_classes': 100}."""
+    if color not in ("red", "blue"):
+        raise ValueError(f"CNWL color must be red or blue, got {color!r}")
+    if float(level) not in LEVELS:
+        raise ValueError(f"CNWL noise level must be one of {LEVELS}, got {level}")
+    split = os.path.join(root, "split")
+    train = _read(os.path.join(split, f"{color}_noise_nl_{float(level):.1f}"),
+                  lambda f, _: os.path.join(root, "all_images", f))
+    test = _read(os.path.join(split, "clean_validation"),
+                 lambda f, c: os.path.join(root, "validation", str(c), f))
+    return {"train": train, "test": test, "num_classes": NUM_CLASSES}

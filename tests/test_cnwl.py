@@ -1,0 +1,67 @@
+"""CNWL split files and image directories, and a plain run on a tiny JPEG tree."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from famus_tf.data import cnwl
+
+
+def tree(root, bad=""):
+    split = os.path.join(root, "split")
+    os.makedirs(split)
+    rng = np.random.default_rng(0)
+
+    def jpeg(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (84, 84, 3)).astype(np.uint8)).save(path)
+    with open(os.path.join(split, "red_noise_nl_0.4"), "w") as fh:
+        for i in range(40):
+            jpeg(os.path.join(root, "all_images", f"img{i}.jpg"))
+            fh.write(f"img{i}.jpg {i % 100}\n")
+        fh.write(bad)
+    with open(os.path.join(split, "clean_validation"), "w") as fh:
+        for i in range(6):
+            jpeg(os.path.join(root, "validation", str(i * 7), f"v{i}.jpg"))
+            fh.write(f"v{i}.jpg {i * 7}\n")
+
+
+class CnwlTest(absltest.TestCase):
+
+    def test_layout_and_errors(self):
+        root = self.create_tempdir().full_path
+        tree(root)
+        d = cnwl.load_cnwl(root, "red", 0.4)
+        self.assertEqual(len(d["train"][0]), 40)
+        self.assertEqual(d["test"][0][2], os.path.join(root, "validation", "14", "v2.jpg"))
+        with self.assertRaisesRegex(FileNotFoundError, "blue_noise_nl_0.4"):
+            cnwl.load_cnwl(root, "blue", 0.4)
+        with self.assertRaisesRegex(ValueError, "noise level"):
+            cnwl.load_cnwl(root, "red", 0.5)
+        bad = self.create_tempdir().full_path
+        tree(bad, bad="img0.jpg 100\n")
+        with self.assertRaisesRegex(ValueError, r"red_noise_nl_0.4:41: label 100"):
+            cnwl.load_cnwl(bad, "red", 0.4)
+
+    def test_plain_run_at_32(self):
+        root = self.create_tempdir().full_path
+        tree(root)
+        model_dir = self.create_tempdir().full_path
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        out = subprocess.run(
+            [sys.executable, "-m", "famus_tf.main", "--flagfile=launch/cnwl_red_40.cfg",
+             f"--data_dir={root}", "--model=small_cnn", "--batch_size=8", "--epochs=1",
+             "--export=false", f"--model_dir={model_dir}"],
+            cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
+            text=True, timeout=600)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        self.assertEqual(results["steps"], 5)
+
+
+if __name__ == "__main__":
+    absltest.main()
