@@ -68,17 +68,14 @@ class Clothing1MRunTest(absltest.TestCase):
     """A tiny Clothing1M tree of real JPEGs (one corrupt, one missing) trains end to end."""
 
     def test_training_run_on_a_jpeg_tree(self):
-        import subprocess
-        import sys
-        from PIL import Image
+        from tests.fixtures import run_main, write_jpeg
         root = self.create_tempdir().full_path
         ann = os.path.join(root, "annotations")
         os.makedirs(ann)
         rng = np.random.default_rng(0)
         keys = [f"images/{i % 5}/{i}.jpg" for i in range(70)]
-        for i, k in enumerate(keys[:-1]):  # the last listed image is missing
-            os.makedirs(os.path.dirname(os.path.join(root, k)), exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (40, 48, 3)).astype(np.uint8)).save(os.path.join(root, k))
+        for k in keys[:-1]:  # the last listed image is missing
+            write_jpeg(os.path.join(root, k), rng)
         with open(os.path.join(root, keys[3]), "wb") as fh:  # a corrupt JPEG
             fh.write(b"\xff\xd8\xff\xe0broken")
         write = lambda name, lines: open(os.path.join(ann, name), "w").writelines(lines)  # noqa: E731
@@ -89,15 +86,11 @@ class Clothing1MRunTest(absltest.TestCase):
         write("clean_val_key_list.txt", [f"{k}\n" for k in keys[56:63]])
         write("clean_test_key_list.txt", [f"{k}\n" for k in keys[63:69]])
         model_dir = self.create_tempdir().full_path
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        out = subprocess.run(
-            [sys.executable, "-m", "famus_tf.main", "--dataset=clothing1m", f"--data_dir={root}",
-             "--model=small_cnn", "--method=mwnet", "--candidates=all", "--meta_per_class=1",
-             "--batch_size=14", "--meta_batch_size=7", "--num_batches=2", "--epochs=2",
-             "--augment=crop_flip:224", "--noise_type=none", "--compare_baseline=false",
-             "--export=false", f"--model_dir={model_dir}"],
-            cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
-            timeout=600)
+        out = run_main("--dataset=clothing1m", f"--data_dir={root}", "--model=small_cnn",
+                       "--method=mwnet", "--candidates=all", "--meta_per_class=1", "--batch_size=14",
+                       "--meta_batch_size=7", "--num_batches=2", "--epochs=2",
+                       "--augment=crop_flip:224", "--noise_type=none", "--compare_baseline=false",
+                       "--export=false", f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("1 listed image(s) missing", out.stderr)
         self.assertIn(keys[-1], out.stderr)

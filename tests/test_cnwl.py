@@ -1,24 +1,19 @@
 """CNWL split files and image directories, and a plain run on a tiny JPEG tree."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 from absl.testing import absltest
-from PIL import Image
 
 from famus_tf.data import cnwl
+from tests.fixtures import run_main, write_jpeg
 
 
 def tree(root, bad=""):
     split = os.path.join(root, "split")
     os.makedirs(split)
     rng = np.random.default_rng(0)
-
-    def jpeg(path):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (84, 84, 3)).astype(np.uint8)).save(path)
+    jpeg = lambda path: write_jpeg(path, rng, (84, 84, 3))  # noqa: E731
     with open(os.path.join(split, "red_noise_nl_0.4"), "w") as fh:
         for i in range(40):
             jpeg(os.path.join(root, "all_images", f"img{i}.jpg"))
@@ -51,13 +46,8 @@ class CnwlTest(absltest.TestCase):
         root = self.create_tempdir().full_path
         tree(root)
         model_dir = self.create_tempdir().full_path
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        out = subprocess.run(
-            [sys.executable, "-m", "famus_tf.main", "--flagfile=launch/cnwl_red_40.cfg",
-             f"--data_dir={root}", "--model=small_cnn", "--batch_size=8", "--epochs=1",
-             "--export=false", f"--model_dir={model_dir}"],
-            cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
-            text=True, timeout=600)
+        out = run_main("--flagfile=launch/cnwl_red_40.cfg", f"--data_dir={root}", "--model=small_cnn",
+                       "--batch_size=8", "--epochs=1", "--export=false", f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
         self.assertEqual(results["steps"], 5)

@@ -2,18 +2,11 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
 from absl.testing import absltest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.fixtures import run_main
 
-
-def run_main(*args, timeout=600):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-m", "famus_tf.main", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 TINY = ["--flagfile=launch/quickstart.cfg", "--epochs=1", "--compare_baseline=false",

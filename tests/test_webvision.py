@@ -54,19 +54,15 @@ class WebVisionRunTest(absltest.TestCase):
 
     def test_run_reports_webvision_and_ilsvrc12(self):
         import json
-        import subprocess
-        import sys
 
         import numpy as np
-        from PIL import Image
+
+        from tests.fixtures import run_main, write_jpeg
         root = self.create_tempdir().full_path
         info = os.path.join(root, "info")
         os.makedirs(info)
         rng = np.random.default_rng(0)
-
-        def jpeg(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            Image.fromarray(rng.integers(0, 256, (40, 36, 3)).astype(np.uint8)).save(path)
+        jpeg = lambda path: write_jpeg(path, rng)  # noqa: E731
         train = [(f"google/q{c:04d}/{i}.jpg", c) for c in range(50) for i in range(2)]
         for rel, _ in train:
             jpeg(os.path.join(root, rel))
@@ -81,14 +77,11 @@ class WebVisionRunTest(absltest.TestCase):
         for c in (0, 1, 2):
             jpeg(os.path.join(root, "imagenet", "val", f"n{c:08d}", "a.JPEG"))
         model_dir = self.create_tempdir().full_path
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
         def run(*extra):
-            return subprocess.run(
-                [sys.executable, "-m", "famus_tf.main", "--flagfile=launch/webvision.cfg",
-                 f"--data_dir={root}", "--model=small_cnn", "--batch_size=20", "--epochs=1",
-                 "--eval_batch_size=8", "--export=false", f"--model_dir={model_dir}", *extra],
-                cwd=repo, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True,
-                text=True, timeout=600)
+            return run_main("--flagfile=launch/webvision.cfg", f"--data_dir={root}", "--model=small_cnn",
+                            "--batch_size=20", "--epochs=1", "--eval_batch_size=8", "--export=false",
+                            f"--model_dir={model_dir}", *extra)
         bad = run("--augment=resized_crop:64")  # crops that do not fit the 299 input: refused
         self.assertEqual(bad.returncode, 2, bad.stderr[-2000:])
         self.assertIn("--augment=resized_crop:64", bad.stderr)

@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from famus_tf.data import lists
+
 NUM_CLASSES = 14
 FILES = {
     "noisy_kv": ("noisy_label_kv.txt", "image -> noisy label"),
@@ -33,19 +35,7 @@ def _find(root, key):
 
 def read_kv(path):
     """{relative image path: label} of a kv file; errors name the file and line."""
-    out = {}
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
-                raise ValueError(f"{path}:{lineno}: expected '<image path> <label>', got {line.strip()!r}")
-            label = int(parts[1])
-            if not 0 <= label < NUM_CLASSES:
-                raise ValueError(f"{path}:{lineno}: label {label} outside [0, {NUM_CLASSES})")
-            out[parts[0]] = label
-    return out
+    return dict(lists.read_pairs(path, NUM_CLASSES, "Clothing1M kv file"))
 
 
 def read_keys(path, labels, what):

@@ -14,27 +14,16 @@ import os
 
 import numpy as np
 
+from famus_tf.data import lists
+
 NUM_CLASSES = 100
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 
 def _read(path, image_dir):
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"CNWL split file {path} not found")
-    paths, labels = [], []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise ValueError(f"{path}:{lineno}: expected '<image> <label>', got {line.strip()!r}")
-            label = int(parts[1])
-            if label >= NUM_CLASSES:
-                raise ValueError(f"{path}:{lineno}: label {label} outside [0, {NUM_CLASSES})")
-            paths.append(image_dir(parts[0], label))
-            labels.append(label)
-    return np.asarray(paths), np.asarray(labels, np.int64)
+    pairs = lists.read_pairs(path, NUM_CLASSES, "CNWL split file")
+    return (np.asarray([image_dir(f, c) for f, c in pairs]),
+            np.asarray([c for _, c in pairs], np.int64))
 
 
 def load_cnwl(root, color="red", level=0.4):

@@ -14,25 +14,14 @@ import os
 
 import numpy as np
 
+from famus_tf.data import lists
+
 
 def read_list(path, prefix=""):
-    """(paths, labels) of a `<relative path> <label>` list; errors name file:line."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"WebVision list {path} not found")
-    paths, labels = [], []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2 or not parts[1].isdigit():
-                raise ValueError(f"{path}:{lineno}: expected '<image path> <label>', got {line.strip()!r}")
-            label = int(parts[1])
-            if label >= 1000:
-                raise ValueError(f"{path}:{lineno}: label {label} outside [0, 1000)")
-            paths.append(os.path.join(prefix, parts[0]))
-            labels.append(label)
-    return np.asarray(paths), np.asarray(labels, np.int64)
+    """(paths, labels) of a `<relative path> <label>` list (labels of all 1000 classes)."""
+    pairs = lists.read_pairs(path, 1000, "WebVision list")
+    return (np.asarray([os.path.join(prefix, p) for p, _ in pairs]),
+            np.asarray([c for _, c in pairs], np.int64))
 
 
 def read_synsets(path, num_classes):

@@ -1,0 +1,22 @@
+"""Helpers shared by the end-to-end tests: JPEG files and the driver in a subprocess."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_jpeg(path, rng, shape=(40, 36, 3)):
+    """A random-pixel JPEG at `path` (directories created)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(path)
+
+
+def run_main(*args, timeout=600):
+    """`python -m famus_tf.main ARGS` from the repository root, output captured."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, "-m", "famus_tf.main", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
