@@ -63,7 +63,8 @@ class DataConfig:
     imbalance: float = 1.0           # long-tailed data sets: n_max / n_min (exponential profile)
     label_set: str = "aggregate"     # CIFAR-N human label set
     source: str = "auto"             # CIFAR: python batches, tfds, or auto
-    num_batches: int = 1000          # Clothing1M: class-balanced batches per epoch
+    num_batches: int = 1000          # Clothing1M / WebVision: class-balanced batches per epoch
+                                     # (WebVision: 0 = plain shuffled epochs)
     cnwl_level: float = 0.4          # CNWL: noise level of the split file
     image_size: int = 32             # CNWL: decoded image size (32 as in the paper, or 84)
 

@@ -17,8 +17,8 @@ flags.DEFINE_string("label_set", "aggregate", "CIFAR-N label set: aggregate, ran
                     "random3, worst (CIFAR-10N); noisy_fine (CIFAR-100N).")
 flags.DEFINE_enum("source", "auto", ["auto", "python", "tfds"], "CIFAR on-disk form: the python "
                   "batches, a TFDS data_dir, or whichever is found.")
-flags.DEFINE_integer("num_batches", 1000, "Clothing1M: class-balanced batches sampled per epoch.",
-                     lower_bound=1)
+flags.DEFINE_integer("num_batches", 1000, "Clothing1M and WebVision: class-balanced batches "
+                     "sampled afresh each epoch (WebVision: 0 = plain shuffled epochs).", lower_bound=0)
 flags.DEFINE_enum("cnwl_level", "0.4", ["0.0", "0.2", "0.4", "0.6", "0.8"], "CNWL noise level "
                   "(which split file).")
 flags.DEFINE_integer("image_size", 32, "CNWL: images decoded at this size (32 as the paper, or 84).",

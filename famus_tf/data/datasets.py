@@ -118,7 +118,8 @@ def _clothing1m(data_cfg, noise_cfg):
 
 
 def _webvision(data_cfg, noise_cfg):
-    """mini-WebVision (50 classes), decoded at 320, trained on random-resized 299 crops,
+    """mini-WebVision (50 classes), decoded at 320, trained on random-resized 299 crops
+    (class-balanced epochs of `num_batches` batches when num_batches > 0),
     tested on the WebVision validation set and, where `imagenet/val/<synset>/` is present,
     on the ILSVRC12 validation images of the same classes (center 299 crops, top-1/top-5). No clean labels exist:
     the meta set of FaMUS is the pseudo-clean set of Algorithm 2 (not yet implemented)."""
@@ -131,7 +132,8 @@ def _webvision(data_cfg, noise_cfg):
     if len(d["imagenet_val"][1]):  # ILSVRC12 val images of the same 50 classes, if present
         extra["imagenet_val"] = d["imagenet_val"]
     return Prepared("webvision", 50, (299, 299, 3), IMAGENET_MEAN, IMAGENET_STD, paths, labels, None,
-                    empty, np.zeros(0, np.int64), *test, decode_size=320, extra_tests=extra)
+                    empty, np.zeros(0, np.int64), *test, decode_size=320, extra_tests=extra,
+                    balanced_batches=data_cfg.num_batches or None)
 
 
 def _cnwl(data_cfg, noise_cfg):
