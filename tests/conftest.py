@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow, make the repository root importable."""
+"""Shared test set-up: quiet TensorFlow, two logical CPUs, the repository root importable."""
 import os
 import sys
 
@@ -7,6 +7,14 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so that tests can run tf.distribute strategies over two
+# replicas (must happen before TensorFlow initialises its devices). Single-device code
+# still places everything on /cpu:0.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 # absltest helpers (create_tempdir) read flags; under pytest nothing parses argv.
 if not flags.FLAGS.is_parsed():

@@ -11,6 +11,7 @@ L2R has no persistent meta model.
 """
 import tensorflow as tf
 
+from famus_tf.meta import replicas
 from famus_tf.meta.method import WeightedCE
 
 
@@ -21,10 +22,10 @@ class L2R(WeightedCE):
         self.virtual_epsilon = 1.0 if config.famus else 0.0
 
     def phi(self, losses, labels):
-        n = tf.cast(tf.size(losses), losses.dtype)
+        n = replicas.global_size(losses)
         return tf.fill(tf.shape(losses), tf.cast(self.virtual_epsilon, losses.dtype) / n)
 
     def actual_phi(self, losses, labels, d_phi):
         w = tf.nn.relu(-d_phi)
-        total = tf.reduce_sum(w)
+        total = replicas.all_sum(tf.reduce_sum(w))
         return tf.stop_gradient(w / tf.where(tf.equal(total, 0.0), tf.ones_like(total), total))

@@ -8,6 +8,7 @@ official MLC code instead: T is reset to the identity before every step.
 import keras
 import tensorflow as tf
 
+from famus_tf.meta import replicas
 from famus_tf.meta.functional import per_example_ce
 
 
@@ -22,19 +23,20 @@ class MLC:
 
     def phi(self, losses, labels):
         if self.reset:
-            self.transition.assign(tf.eye(self.transition.shape[0], dtype=self.transition.dtype))
+            replicas.assign([self.transition], [tf.eye(self.transition.shape[0],
+                                                       dtype=self.transition.dtype)])
         return tf.identity(self.transition.value)
 
     def logit_grads(self, phi, logits, labels):
         with tf.GradientTape() as tape:
             tape.watch(logits)
-            loss = tf.reduce_mean(per_example_ce(tf.matmul(logits, phi), labels))
+            loss = replicas.batch_mean(per_example_ce(tf.matmul(logits, phi), labels))
         return tape.gradient(loss, logits)
 
     def project(self):
         t = tf.nn.relu(self.transition.value)
         col = tf.reduce_sum(t, axis=0, keepdims=True)
-        self.transition.assign(t / tf.where(tf.equal(col, 0.0), tf.ones_like(col), col))
+        replicas.assign([self.transition], [t / tf.where(tf.equal(col, 0.0), tf.ones_like(col), col)])
 
     def actual_phi(self, losses, labels, d_phi):
         return tf.stop_gradient(self.transition.value)

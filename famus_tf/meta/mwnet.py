@@ -6,6 +6,7 @@ sum_i v_i l_i / sum_j v_j; otherwise (the ResNet-32 script) it is sum_i v_i l_i 
 """
 import tensorflow as tf
 
+from famus_tf.meta import replicas
 from famus_tf.meta.method import WeightedCE
 from famus_tf.meta.weighting import build_weighting_net, example_weights
 
@@ -21,7 +22,7 @@ class MWNet(WeightedCE):
     def phi(self, losses, labels):
         v = example_weights(self.net, losses, normalise=self.normalise)
         if not self.normalise:
-            v = v / tf.cast(tf.size(v), v.dtype)
+            v = v / replicas.global_size(v)
         return v
 
     def actual_phi(self, losses, labels, d_phi):

@@ -12,13 +12,21 @@ iteration of a meta method (paper Algorithm 1):
      the meta-model update (beta) and the sampler update (delta, L_r);
   5. actual step on w with phi from the updated meta model, held constant.
 Only step 5 changes the base network's variables and BatchNorm statistics.
+
+Under `tf.distribute` the step runs per replica on a shard of the global batch and
+equals the single-device step on that global batch: the virtual-step and validation
+gradients are summed over replicas, the weights are normalised by global sums, and
+every gradient handed to an optimizer is this replica's contribution (Keras sums
+them); see replicas.py. Gates come from the global gradients and counter-based noise,
+so every replica takes the same decision. BatchNorm statistics are per replica
+(averaged into the moving statistics) unless the model's BatchNorm is synchronized.
 """
 import keras
 import tensorflow as tf
 
 from famus_tf.config import MetaConfig, OptimConfig
 from famus_tf.meta import functional as fn
-from famus_tf.meta import optim, selection as selection_lib, virtual
+from famus_tf.meta import optim, replicas, selection as selection_lib, virtual
 from famus_tf.meta import sampler as sampler_lib
 from famus_tf.meta.method import build_method
 
@@ -44,8 +52,11 @@ class MetaLearner:
         if self.method is None:
             return
         paths = [v.path for v in model.trainable_variables]
+        segments = meta.num_segments
+        if _synchronized_bn(model) and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            segments = 0  # its all-reduces cannot run inside tf.switch_case branches
         self.selection = (selection_lib.resolve(paths, meta.candidates, meta.head_prefix,
-                                                meta.head_always_on, meta.num_segments)
+                                                meta.head_always_on, segments)
                           if meta.famus else selection_lib.full(paths, meta.head_prefix))
         if self.method.meta_variables:
             self.meta_optimizer = optim.sgd(meta.meta_lr, meta.meta_momentum, name="meta_sgd")
@@ -97,10 +108,10 @@ class MetaLearner:
 
     def _actual_step(self, grads, new_non_trainable):
         variables = self.model.trainable_variables
-        grads = optim.with_decay(grads, variables, self.optim_config.weight_decay)
+        grads = optim.with_decay(grads, variables,
+                                 replicas.scale_for_sum(self.optim_config.weight_decay))
         self.optimizer.apply(grads, variables)
-        for var, value in zip(self.model.non_trainable_variables, new_non_trainable):
-            var.assign(value)
+        replicas.assign(self.model.non_trainable_variables, replicas.all_mean(new_non_trainable))
 
     def _plain_step(self, images, labels):
         w, nt = fn.trainable_values(self.model), fn.non_trainable_values(self.model)
@@ -108,9 +119,9 @@ class MetaLearner:
             tape.watch(w)
             logits, new_nt = fn.forward(self.model, w, nt, images)
             losses = fn.per_example_ce(logits, labels)
-            loss = tf.reduce_mean(losses)
+            loss = replicas.batch_mean(losses)
         self._actual_step(tape.gradient(loss, w, unconnected_gradients=fn.ZERO), new_nt)
-        return {"loss": loss, "accuracy": _accuracy(logits, labels)}
+        return {"loss": replicas.all_sum(loss), "accuracy": _accuracy(logits, labels)}
 
     def _gates(self, grads, lr, u, seed_step):
         """Hard 0/1 gates per candidate and, for learned samplers, their update."""
@@ -136,6 +147,7 @@ class MetaLearner:
                       for k, i in enumerate(sel.candidates)]
             loss_r = sampler_lib.gate_count_loss(soft, float(meta.num_active), meta.lr_loss)
             loss = tf.add_n([s * c for s, c in zip(soft, coeffs)]) + meta.lambda_r * loss_r
+            loss = replicas.scale_for_sum(loss)  # replicated: every replica computes it alike
         variables = self.sampler_variables
         sgrads = tape.gradient(loss, variables, unconnected_gradients=fn.ZERO)
         self.sampler_optimizer.apply(sgrads, variables)
@@ -157,8 +169,9 @@ class MetaLearner:
         c["theta_tape"] = tf.GradientTape()
         with c["theta_tape"]:
             c["phi"] = method.phi(c["losses"], labels)
-        c["tape"], c["phi_sg"], c["grads"] = virtual.recorded_gradients(
+        c["tape"], c["phi_sg"], c["recorded"] = virtual.recorded_gradients(
             inner, c["logits"], c["w"], method, c["phi"], c["logits_sg"], labels)
+        c["grads"] = replicas.all_sum(c["recorded"])  # the global virtual-step gradient
         w_hat = virtual.virtual_weights(c["w"], c["grads"], c["lr"])
         watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
         c["val_loss"], _, c["u"] = virtual.validation_gradients(
@@ -168,8 +181,8 @@ class MetaLearner:
     def _phi_gradient(self, c, hard):
         """dL_val/dphi through the tensors the gates (0/1 per candidate) keep."""
         return virtual.gated_meta_gradient(
-            self.selection, hard, tape=c["tape"], phi_sg=c["phi_sg"], grads=c["grads"],
-            lr=c["lr"], u=c["u"], lambda_g=self.meta.lambda_g if self.meta.famus else 0.0,
+            self.selection, hard, tape=c["tape"], phi_sg=c["phi_sg"], grads=c["recorded"],
+            values=c["grads"], lr=c["lr"], u=c["u"], lambda_g=self.meta.lambda_g if self.meta.famus else 0.0,
             lg_mode=self.meta.lg_loss)
 
     def _theta_gradients(self, c, d_phi):
@@ -201,7 +214,7 @@ class MetaLearner:
         if method.meta_variables:
             variables = list(method.meta_variables)
             mgrads = optim.with_decay(self._theta_gradients(c, d_phi), variables,
-                                      meta.meta_weight_decay)
+                                      replicas.scale_for_sum(meta.meta_weight_decay))
             self.meta_optimizer.apply(mgrads, variables)
             method.project()
         if meta.famus and sel.head:
@@ -214,15 +227,22 @@ class MetaLearner:
         self._actual_step(actual, c["new_nt"])
         losses = c["losses"]
         uniform = tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), losses.dtype))
-        metrics.update({"loss": tf.reduce_mean(losses), "accuracy": _accuracy(c["logits_sg"], labels),
+        metrics.update({"loss": replicas.all_sum(replicas.batch_mean(losses)),
+                        "accuracy": _accuracy(c["logits_sg"], labels),
                         "val_loss": c["val_loss"], "lr": c["lr"],
                         "example_weights": phi_actual if phi_actual.shape.rank == 1 else uniform})
         return metrics
 
 
+def _synchronized_bn(model):
+    return any(getattr(layer, "synchronized", False)
+               for layer in model._flatten_layers(include_self=False, recursive=True))
+
+
 def _accuracy(logits, labels):
-    return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels),
-                                  logits.dtype))
+    """Top-1 accuracy over the global batch."""
+    correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=labels.dtype), labels), logits.dtype)
+    return replicas.all_sum(replicas.batch_mean(correct))
 
 
 def compiled_step(learner, xla=False):

@@ -22,6 +22,7 @@ the lowest active segment. Inside a branch the gates are 0/1 masks.
 import tensorflow as tf
 
 from famus_tf.meta import functional as fn
+from famus_tf.meta import replicas
 from famus_tf.meta import sampler as sampler_lib
 
 
@@ -36,14 +37,17 @@ def validation_gradients(model, w_hat, non_trainable, images, labels, watch):
     Only the watched tensors are differentiated, so the validation backward stops at
     the lowest of them: this is exactly the official code's `detach` of the
     activation entering the candidate block, for any candidate set.
-    BatchNorm uses batch statistics; its new statistics are discarded.
+    BatchNorm uses batch statistics; its new statistics are discarded. Under
+    tf.distribute the loss is the mean over the global meta batch and the returned
+    loss and gradients are summed over replicas (identical on every replica).
     """
     watched = [w_hat[i] for i in watch]
     with tf.GradientTape() as tape:
         tape.watch(watched)
         logits, _ = fn.forward(model, w_hat, non_trainable, images, training=True)
-        loss = tf.reduce_mean(fn.per_example_ce(logits, labels))
+        loss = replicas.batch_mean(fn.per_example_ce(logits, labels))
     grads = tape.gradient(loss, watched, unconnected_gradients=fn.ZERO)
+    loss, grads = replicas.all_sum((loss, grads))
     return loss, logits, dict(zip(watch, grads))
 
 
@@ -65,17 +69,22 @@ def recorded_gradients(inner, logits, weights, method, phi, logits_sg, labels):
 
 
 def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=0.0,
-                  lg_mode="paper"):
+                  lg_mode="paper", values=None):
     """dL/dphi through the second-order paths of `tensors`, each scaled by its mask (0/1).
 
     L = L_val + lambda_g * L_g(g_head(phi), u_head). By the chain rule this is
     sum_l J_l^T c_l with c_l = mask_l * (-lr * u_l) + lambda_g * dL_g/dg_l: one
     backward pass from the kept gradients to phi, with those output gradients.
+    `grads` are the recorded gradients (this replica's contribution under
+    tf.distribute), `values` the global gradients the coefficients are computed from
+    (default: `grads`). Since w_hat depends on this replica's phi only through its own
+    contribution, the local backward with global coefficients is the exact dL/dphi.
     """
+    values = grads if values is None else values
     coeffs = {i: (masks[i] * tf.stop_gradient(-lr * u[i]) if masks.get(i) is not None
                   else tf.zeros_like(grads[i])) for i in tensors}
     if lambda_g and head:
-        head_grads = [tf.stop_gradient(grads[i]) for i in head]
+        head_grads = [tf.stop_gradient(values[i]) for i in head]
         with tf.GradientTape() as lg_tape:
             lg_tape.watch(head_grads)
             lg = sampler_lib.gradient_match_loss(head_grads, [u[i] for i in head], lg_mode)

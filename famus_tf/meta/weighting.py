@@ -6,6 +6,8 @@ per-example training loss [MW-Net official code; FaMUS preresnet.py].
 import keras
 import tensorflow as tf
 
+from famus_tf.meta import replicas
+
 
 def build_weighting_net(hidden=100, name="weighting_net"):
     """The weighting network: per-example loss [n, 1] -> weight in (0, 1) [n, 1]."""
@@ -21,7 +23,7 @@ def example_weights(net, losses, normalise=True, weights=None):
     """Per-example weights v_i = VNet(stop_gradient(loss_i)), optionally v / sum(v).
 
     `weights` substitutes the network's trainable values (for a functional call);
-    the sum-normalisation is skipped when the sum is zero (the zero-sum guard of the
+    the sum (over the global batch under tf.distribute) is skipped when it is zero (the zero-sum guard of the
     reference code). Returns a [n] tensor in the dtype of `losses`.
     """
     inputs = tf.stop_gradient(losses)[:, None]
@@ -31,6 +33,6 @@ def example_weights(net, losses, normalise=True, weights=None):
         v, _ = net.stateless_call(weights, [], inputs)
     v = tf.cast(tf.reshape(v, [-1]), losses.dtype)
     if normalise:
-        total = tf.reduce_sum(v)
+        total = replicas.all_sum(tf.reduce_sum(v))  # over the global batch
         v = v / tf.where(tf.equal(total, 0.0), tf.ones_like(total), total)
     return v
