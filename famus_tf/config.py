@@ -87,6 +87,11 @@ class RunConfig:
     profile_split: bool = True       # time virtual / meta / actual parts once per epoch
     weights_path: Optional[str] = None
     compare_baseline: bool = False   # also train plain CE on the same noisy labels
+    strategy: str = "default"        # tf.distribute strategy, see train/distribute.py
+    devices: Tuple[str, ...] = ()    # devices of the mirrored strategy (empty: all GPUs)
+    logical_cpus: int = 0            # split the CPU into this many logical devices
+    tpu_address: str = ""
+    sync_batchnorm: bool = False     # BatchNorm over the global batch (changes the maths)
 
 
 def to_dict(*configs):

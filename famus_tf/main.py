@@ -61,6 +61,11 @@ def build_experiment(f):
     if f.dataset in ("webvision", "cnwl_red", "cnwl_blue") and f.method != "plain":
         raise FlagError(f"--method: {f.dataset} has no clean labels; its meta set is the pseudo-clean "
                         "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
+    if f.devices and f.strategy != "mirrored":
+        raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
+    if f.strategy == "multi_worker_mirrored" and "TF_CONFIG" not in os.environ:
+        raise FlagError("--strategy=multi_worker_mirrored needs the cluster in the TF_CONFIG "
+                        "environment variable (see BUILD.md)")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
     candidates = f.candidates
@@ -76,7 +81,9 @@ def build_experiment(f):
                         seed=f.seed, xla=f.xla, checkpoint_every=f.checkpoint_every,
                         keep_checkpoints=f.keep_checkpoints, export=f.export,
                         export_only=f.export_only, profile_split=f.profile_split, weights_path=f.weights_path,
-                        compare_baseline=f.compare_baseline)
+                        compare_baseline=f.compare_baseline, strategy=f.strategy,
+                        devices=tuple(f.devices), logical_cpus=f.logical_cpus,
+                        tpu_address=f.tpu_address, sync_batchnorm=f.sync_batchnorm)
     data = cfg.DataConfig(dataset=f.dataset, data_dir=f.data_dir, batch_size=f.batch_size,
                           meta_batch_size=f.meta_batch_size, meta_per_class=f.meta_per_class,
                           eval_batch_size=f.eval_batch_size, augment=f.augment,
@@ -130,17 +137,26 @@ def prepare_data(exp):
     return prepared
 
 
-def run_experiment(exp, prepared):
+def build_strategy(run):
+    """The run's tf.distribute strategy (created before any other TensorFlow work, as
+    multi-worker and TPU strategies require)."""
+    from famus_tf.train import distribute
+    if run.logical_cpus:
+        distribute.logical_cpus(run.logical_cpus)
+    return distribute.build_strategy(run.strategy, run.devices, run.tpu_address)
+
+
+def run_experiment(exp, prepared, strategy=None):
     """Trains (and, if asked, the plain-CE baseline on the same noisy labels); returns results."""
     import dataclasses
     from famus_tf.train.loop import Trainer
-    results = {"main": Trainer(exp, prepared).run()}
+    results = {"main": Trainer(exp, prepared, strategy).run()}
     if exp.run.compare_baseline and exp.meta.method != "plain":
         base = dataclasses.replace(
             exp, run=dataclasses.replace(exp.run, model_dir=os.path.join(exp.run.model_dir, "baseline_ce"),
                                          export=False),
             meta=dataclasses.replace(exp.meta, method="plain", famus=False))
-        results["baseline_ce"] = Trainer(base, prepared).run()
+        results["baseline_ce"] = Trainer(base, prepared, strategy).run()
     return results
 
 
@@ -161,15 +177,27 @@ def main(argv):
         sys.exit(2)
     from famus_tf.train.checkpoint import ConfigMismatch
     try:
+        strategy = build_strategy(exp.run)
+    except ValueError as e:
+        sys.stderr.write(f"famus_tf.main: error: {e}\n")
+        sys.exit(2)
+    try:
         prepared = prepare_data(exp)
     except (ValueError, FileNotFoundError) as e:
         sys.stderr.write(f"famus_tf.main: error: {e}\n")
         sys.exit(2)
     try:
-        results = run_experiment(exp, prepared)
+        results = run_experiment(exp, prepared, strategy)
     except ConfigMismatch as e:
         sys.stderr.write(f"famus_tf.main: error: {e}\n")
         sys.exit(2)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as e:
+        if exp.run.strategy != "multi_worker_mirrored":
+            raise
+        sys.stderr.write(f"famus_tf.main: error: a worker of the cluster stopped or cannot be reached "
+                         f"({type(e).__name__}: {str(e).splitlines()[0]}). Restart every worker with the "
+                         f"same flags: the run resumes from the last checkpoint in {exp.run.model_dir}.\n")
+        sys.exit(3)
     m = results["main"]
     name = exp.meta.method + (" + FaMUS" if exp.meta.famus and exp.meta.method != "plain" else "")
     lines = [f"{name}: clean test accuracy last {m['last_top1']:.4f}, best {m['best_top1']:.4f} "
@@ -181,6 +209,9 @@ def main(argv):
     lines.append(f"TensorBoard: tensorboard --logdir {exp.run.model_dir}")
     if m.get("export_dir"):
         lines.append(f"SavedModel: {m['export_dir']}")
+    from famus_tf.train.distribute import is_chief
+    if not is_chief(strategy):
+        return
     print("\n".join(lines))
     with open(os.path.join(exp.run.model_dir, "results.json"), "w") as fh:
         json.dump({k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in results.items()},

@@ -9,8 +9,17 @@ their iterators are checkpointed with the rest of the run.
 import tensorflow as tf
 
 
-def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None, order=None):
+def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None, order=None,
+                 shard=(1, 0), skip_batches=0):
     """Endless shuffled batches of a tuple of arrays (images or image paths, labels, ...).
+
+    `shard=(num_pipelines, index)`: the stream of one of several input pipelines
+    (tf.distribute's InputContext). Every pipeline draws the same order and keeps every
+    num_pipelines-th chunk of batch_size examples, so that the global batch of a
+    distributed step is the batch a single device would read (before decoding, so
+    each worker decodes only its own files). `skip_batches`: start after this many of
+    this pipeline's batches (resuming where a checkpointed iterator cannot be saved:
+    the order is a function of the seed, so skipping replays it exactly).
 
     `order`: a precomputed sequence of indices (e.g. class-balanced epochs, see
     data/balanced.py) read in order instead of shuffling. `decode_size`: the first
@@ -28,6 +37,8 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
         table = tuple(tf.constant(a) for a in arrays)
         ds = tf.data.Dataset.from_tensor_slices(order).repeat()
         ds = ds.map(lambda i: tuple(tf.gather(t, i) for t in table))
+    if shard[0] > 1 or skip_batches:
+        ds = ds.batch(batch_size, drop_remainder=True).shard(*shard).skip(skip_batches).unbatch()
     if decode_size:
         from famus_tf.data import images
         ds = ds.map(lambda p, *rest: (images.decode(p, decode_size),) + tuple(rest),

@@ -17,7 +17,8 @@ import tensorflow as tf
 
 # Fields that may change between a run and its resumption.
 RUN_ONLY = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints", "export", "export_only",
-            "steps_per_call", "compare_baseline", "profile_split", "model_dir")
+            "steps_per_call", "compare_baseline", "profile_split", "model_dir", "strategy",
+            "devices", "logical_cpus", "tpu_address")
 
 
 class ConfigMismatch(ValueError):
@@ -50,14 +51,17 @@ def check_and_write_config(model_dir, config):
         json.dump(config, fh, indent=2, sort_keys=True)
 
 
-def manager(model_dir, keep, **trackables):
+def manager(model_dir, keep, restore_from=None, **trackables):
     """A CheckpointManager over a Checkpoint of `trackables`; restores the latest if any.
 
+    `restore_from`: the directory to resume from when it is not the one written to
+    (multi-worker runs: every worker saves, only the chief into the model directory,
+    and every worker resumes from the chief's checkpoint).
     Returns (manager, restored_path_or_None).
     """
     ckpt = tf.train.Checkpoint(**trackables)
     mgr = tf.train.CheckpointManager(ckpt, model_dir, max_to_keep=keep)
-    path = mgr.latest_checkpoint
+    path = tf.train.latest_checkpoint(restore_from) if restore_from else mgr.latest_checkpoint
     if path:
         ckpt.restore(path).assert_existing_objects_matched()
     return mgr, path

@@ -1,5 +1,13 @@
 """The training program: data, model, learner, the multi-step loop, evaluation,
 summaries, checkpoints and export. Receives plain config objects; reads no flags.
+
+Under a tf.distribute strategy (train/distribute.py) the networks, the meta model,
+the samplers and every optimiser are created in `strategy.scope()`, the input comes
+from `distribute_datasets_from_function` (each pipeline a shard of the same order),
+and the multi-step loop calls `strategy.run` per step. Only the chief writes the
+checkpoint, the summaries and the SavedModel into the model directory; other workers
+save into private temporary directories (saving is collective) and resume from the
+chief's checkpoint.
 """
 import dataclasses
 import os
@@ -15,7 +23,8 @@ from famus_tf import models
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
 from famus_tf.data import augment, balanced, datasets, noise as noise_lib, pipeline
 from famus_tf.meta.step import MetaLearner
-from famus_tf.train import checkpoint, evaluate
+from famus_tf.meta import replicas
+from famus_tf.train import checkpoint, distribute, evaluate
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
 
 
@@ -31,23 +40,29 @@ class Experiment:
         return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
 
 
-def _multi_step(learner, train_it, meta_it, mean, std, num_candidates, batch, augmentation):
+def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
+                augmentation):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
-    summed gates, and the last batch's example weights and clean mask)."""
+    summed gates, and the last batch's example weights and clean mask, of the first
+    replica)."""
     dtype = learner.dtype
     names = learner.scalar_metrics()
 
     def prep(x, stream):
         x = pipeline.preprocess(x, mean, std, dtype)
+        stream = stream + 1000 * replicas.replica_id()  # each replica its own crops
         return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
 
-    def body(i, sums, gates, weights, clean):
-        x, y, is_clean = next(train_it)
-        if meta_it is not None:
-            xv, yv = next(meta_it)
+    def replica_step(x, y, is_clean, xv=None, yv=None):
+        if xv is not None:
             m = learner.train_step(prep(x, 11), y, prep(xv, 13), yv)
         else:
             m = learner.train_step(prep(x, 11), y)
+        return m, is_clean
+
+    def body(i, sums, gates, weights, clean):
+        args = tuple(next(train_it)) + (tuple(next(meta_it)) if meta_it is not None else ())
+        m, is_clean = distribute.run_step(strategy, replica_step, args)
         sums = {k: sums[k] + tf.cast(m[k], dtype) for k in names}
         g = m.get("gates", tf.zeros([num_candidates], dtype))
         w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
@@ -69,20 +84,27 @@ _SCALAR_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": 
 class Trainer:
     """One training run of one base network (method as configured)."""
 
-    def __init__(self, experiment, prepared=None):
+    def __init__(self, experiment, prepared=None, strategy=None):
         self.exp = experiment
         self.data = prepared or datasets.prepare(experiment.data, experiment.noise)
+        self.strategy = strategy or tf.distribute.get_strategy()
 
     def run(self):
-        exp, data = self.exp, self.data
+        exp, data, strategy = self.exp, self.data, self.strategy
         run = exp.run
+        chief = distribute.is_chief(strategy)
+        write_dir = distribute.write_dir(run.model_dir, strategy)
         keras.utils.set_random_seed(run.seed)
-        checkpoint.check_and_write_config(run.model_dir, exp.as_dict())
+        if chief:
+            checkpoint.check_and_write_config(run.model_dir, exp.as_dict())
         steps_per_epoch = data.balanced_batches or len(data.train_labels) // exp.data.batch_size
         optim_cfg = dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
             set(exp.optim.lr_boundaries) | {e * steps_per_epoch for e in run.lr_epochs})))
-        model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
-        learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
+        with strategy.scope():
+            model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
+            if run.sync_batchnorm:
+                distribute.sync_batchnorm(model)
+            learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
         clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
             np.ones_like(data.train_labels, bool)
         order = None
@@ -90,27 +112,38 @@ class Trainer:
             order = np.concatenate([balanced.epoch_indices(
                 data.train_labels, data.balanced_batches, exp.data.batch_size, data.num_classes,
                 run.seed, e) for e in range(run.epochs)])
-        train_ds = pipeline.train_stream((data.train_images, data.train_labels, clean),
-                                         exp.data.batch_size, run.seed, decode_size=data.decode_size,
-                                         order=order)
-        train_it = iter(train_ds)
-        meta_it = None
-        if learner.method is not None:
-            meta_it = iter(pipeline.train_stream((data.meta_images, data.meta_labels),
-                                                 min(exp.data.meta_batch_size, len(data.meta_labels)),
-                                                 run.seed + 1, decode_size=data.decode_size))
+        def streams(skip_steps=0):
+            train = iter(_distributed_stream(
+                strategy, (data.train_images, data.train_labels, clean), exp.data.batch_size,
+                run.seed, skip_steps, decode_size=data.decode_size, order=order))
+            if learner.method is None:
+                return train, None
+            return train, iter(_distributed_stream(
+                strategy, (data.meta_images, data.meta_labels),
+                min(exp.data.meta_batch_size, len(data.meta_labels)), run.seed + 1, skip_steps,
+                decode_size=data.decode_size))
+
+        # One device: the iterators are checkpointed. Distributed iterators cannot be
+        # saved; they are rebuilt at the restored step instead (same order, skipped).
+        single = strategy is tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
+        train_it, meta_it = streams() if single else (None, None)
         n_cand = len(learner.selection.candidates) if learner.selection else 0
-        best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
-        counts = tf.Variable(tf.zeros([n_cand], tf.float64), name="selection_counts")
-        trackables = dict(learner.trackables(), train_iterator=train_it, best_top1=best,
-                          selection_counts=counts)
+        with strategy.scope():
+            best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
+            counts = tf.Variable(tf.zeros([n_cand], tf.float64), name="selection_counts")
+        trackables = dict(learner.trackables(), best_top1=best, selection_counts=counts)
+        if train_it is not None:
+            trackables["train_iterator"] = train_it
         if meta_it is not None:
             trackables["meta_iterator"] = meta_it
-        mgr, restored = checkpoint.manager(run.model_dir, run.keep_checkpoints, **trackables)
+        mgr, restored = checkpoint.manager(write_dir, run.keep_checkpoints,
+                                           restore_from=None if chief else run.model_dir, **trackables)
         if restored:
-            logging.info("resumed from %s at step %d", restored, int(learner.optimizer.iterations))
-        summaries = Summaries(os.path.join(run.model_dir, "tensorboard"))
-        if not restored:
+            logging.info("resumed from %s at step %d", restored, int(learner.optimizer.iterations.numpy()))
+        if not single:
+            train_it, meta_it = streams(int(learner.optimizer.iterations.numpy()))
+        summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=chief)
+        if not restored and chief:
             summaries.hparams(_flat_hparams(exp))
             noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
                                       data.train_labels, data.train_clean, exp.noise)
@@ -122,8 +155,9 @@ class Trainer:
                 summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
                 summaries.image(0, "noise/transition", ns["transition"])
                 summaries.text(0, "noise/transition_table", table)
-        loop = tf.function(_multi_step(learner, train_it, meta_it, data.mean, data.std, n_cand,
-                                       exp.data.batch_size, exp.data.augment), autograph=False)
+        per_replica = exp.data.batch_size // strategy.num_replicas_in_sync
+        loop = tf.function(_multi_step(strategy, learner, train_it, meta_it, data.mean, data.std,
+                                       n_cand, per_replica, exp.data.augment), autograph=False)
         crop = data.image_shape[0] if data.decode_size else None
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
                                        exp.data.eval_batch_size, data.decode_size, crop)
@@ -132,14 +166,15 @@ class Trainer:
                             for name, (x, y) in data.extra_tests.items()}
         names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
         splitter = None
-        if learner.method is not None and run.profile_split and not data.decode_size:
+        if (learner.method is not None and run.profile_split and not data.decode_size
+                and strategy.num_replicas_in_sync == 1):
             from famus_tf.train.profile import StepSplit
             prep = lambda a: pipeline.preprocess(a, data.mean, data.std, learner.dtype)  # noqa: E731
             b, mb = exp.data.batch_size, min(exp.data.meta_batch_size, len(data.meta_labels))
             splitter = StepSplit(learner, (prep(data.train_images[:b]), tf.constant(data.train_labels[:b]),
                                            prep(data.meta_images[:mb]), tf.constant(data.meta_labels[:mb])))
         history = []
-        step = int(learner.optimizer.iterations)
+        step = int(learner.optimizer.iterations.numpy())
         if run.export_only and not restored:
             raise FileNotFoundError(f"--export_only: no checkpoint in {run.model_dir}")
         total = run.epochs * steps_per_epoch
@@ -166,11 +201,11 @@ class Trainer:
                 if step % run.checkpoint_every == 0:
                     mgr.save(checkpoint_number=step)
             result = evaluator.run()
-            best.assign(max(float(best), result["top1"]))
-            result.update(epoch=epoch + 1, best_top1=float(best), seconds=time.perf_counter() - t_epoch)
+            best.assign(max(float(best.numpy()), result["top1"]))
+            result.update(epoch=epoch + 1, best_top1=float(best.numpy()), seconds=time.perf_counter() - t_epoch)
             history.append(result)
             summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
-            summaries.scalars(step, {"test/best_top1": float(best)})
+            summaries.scalars(step, {"test/best_top1": float(best.numpy())})
             for name, ev in extra_evaluators.items():
                 extra = ev.run()
                 result[name] = extra
@@ -186,20 +221,51 @@ class Trainer:
             summaries.flush()
             logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
                          epoch + 1, run.epochs, result["top1"], result["top5"], result["loss"],
-                         float(best), result["seconds"])
+                         float(best.numpy()), result["seconds"])
             mgr.save(checkpoint_number=step)
         final = evaluator.run()
-        final.update(best_top1=float(best), last_top1=final["top1"], steps=step)
+        final.update(best_top1=float(best.numpy()), last_top1=final["top1"], steps=step,
+                     variables_sha1=_fingerprint(model))
+        logging.info("final variables sha1 %s (equal on every worker)", final["variables_sha1"])
         for name, ev in extra_evaluators.items():
             final[name] = ev.run()
-        if run.export or run.export_only:
+        if (run.export or run.export_only) and chief:
             from famus_tf.train.export import export_classifier
             final["export_dir"] = export_classifier(model, os.path.join(run.model_dir, "export"),
                                                     data.mean, data.std, data.image_shape)
         summaries.close()
+        if write_dir != run.model_dir:  # a non-chief worker's private saves
+            import shutil
+            shutil.rmtree(write_dir, ignore_errors=True)
         final["tensorboard"] = os.path.join(run.model_dir, "tensorboard")
         final["history"] = history
         return final
+
+
+def _distributed_stream(strategy, arrays, global_batch, seed, skip_steps=0, **kwargs):
+    """`pipeline.train_stream` through `distribute_datasets_from_function`: each input
+    pipeline yields per-replica batches of its shard of the same order, starting after
+    `skip_steps` global steps."""
+    if global_batch % strategy.num_replicas_in_sync:
+        raise ValueError(f"--batch_size / --meta_batch_size: {global_batch} is not divisible by the "
+                         f"{strategy.num_replicas_in_sync} replicas")
+
+    def dataset_fn(ctx):
+        per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
+        return pipeline.train_stream(arrays, ctx.get_per_replica_batch_size(global_batch), seed,
+                                     shard=(ctx.num_input_pipelines, ctx.input_pipeline_id),
+                                     skip_batches=skip_steps * per_pipeline, **kwargs)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _fingerprint(model):
+    """SHA-1 of every variable of `model` (workers of one run must agree)."""
+    import hashlib
+    digest = hashlib.sha1()
+    for v in model.variables:
+        digest.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def _flat_hparams(exp):

@@ -1,0 +1,160 @@
+"""The training program under tf.distribute, in real separate processes.
+
+Mirrored over two logical CPUs: with synchronized BatchNorm it trains as one device
+does, and a run SIGKILLed part-way resumes to exactly the variables of an
+uninterrupted mirrored run. Multi-worker: two worker processes on 127.0.0.1 with
+TF_CONFIG end with identical variables, only the chief writes the checkpoint,
+summaries and SavedModel, a dead worker stops the run with a clear message, and the
+restarted cluster resumes from the last checkpoint to the variables of a run that
+was never interrupted.
+"""
+import glob
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl.testing import absltest
+
+from tests.test_resume import final_variables
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+BASE = ["-m", "famus_tf.main", "--flagfile=launch/quickstart.cfg", "--compare_baseline=false",
+        "--profile_split=false"]
+MIRRORED = ["--strategy=mirrored", "--logical_cpus=2", "--devices=/cpu:0,/cpu:1"]
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, *BASE, *args], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def _workers(args, ports, model_dir):
+    """Starts one process per worker; returns the Popen objects (stderr to files)."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    os.makedirs(os.path.dirname(model_dir), exist_ok=True)
+    procs = []
+    for i in range(len(ports)):
+        env = dict(ENV, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+        log = open(os.path.join(os.path.dirname(model_dir), f"worker{i}.log"), "w")
+        procs.append(subprocess.Popen(
+            [sys.executable, *BASE, "--strategy=multi_worker_mirrored", f"--model_dir={model_dir}", *args],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def _logs(model_dir, n=2):
+    out = []
+    for i in range(n):
+        with open(os.path.join(os.path.dirname(model_dir), f"worker{i}.log")) as fh:
+            out.append(fh.read())
+    return out
+
+
+def _sha1(log):
+    found = re.findall(r"final variables sha1 ([0-9a-f]{40})", log)
+    assert found, log[-3000:]
+    return found[-1]
+
+
+class MirroredTest(absltest.TestCase):
+
+    def test_sync_batchnorm_mirrored_trains_like_one_device(self):
+        one, two = self.create_tempdir().full_path, self.create_tempdir().full_path
+        args = ["--epochs=2", "--export=false", "--sync_batchnorm"]
+        a = _run(args + [f"--model_dir={one}"])
+        b = _run(args + MIRRORED + [f"--model_dir={two}"])
+        self.assertEqual(a.returncode, 0, a.stderr[-3000:])
+        self.assertEqual(b.returncode, 0, b.stderr[-3000:])
+        ra = json.load(open(os.path.join(one, "results.json")))["main"]
+        rb = json.load(open(os.path.join(two, "results.json")))["main"]
+        self.assertEqual(ra["steps"], rb["steps"])
+        self.assertAlmostEqual(ra["loss"], rb["loss"], delta=1e-3 * ra["loss"])
+        self.assertAlmostEqual(ra["top1"], rb["top1"], delta=2.0 / 540)
+
+    def test_sigkill_then_resume_under_mirrored_matches_uninterrupted(self):
+        straight, killed = self.create_tempdir().full_path, self.create_tempdir().full_path
+        args = MIRRORED + ["--epochs=2", "--export=false", "--steps_per_call=1", "--checkpoint_every=5"]
+        done = _run(args + [f"--model_dir={straight}"])
+        self.assertEqual(done.returncode, 0, done.stderr[-3000:])
+        proc = subprocess.Popen([sys.executable, *BASE, *args, f"--model_dir={killed}"], cwd=REPO,
+                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while not os.path.exists(os.path.join(killed, "ckpt-10.index")):
+            self.assertIsNone(proc.poll(), "the run ended before it could be killed")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        resumed = _run(args + [f"--model_dir={killed}"])
+        self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+        self.assertIn("resumed from", resumed.stderr)
+        a, b = final_variables(straight), final_variables(killed)
+        self.assertEqual(sorted(a), sorted(b))
+        for name in a:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+class MultiWorkerTest(absltest.TestCase):
+
+    def test_two_workers_agree_and_only_the_chief_writes(self):
+        model_dir = os.path.join(self.create_tempdir().full_path, "run")
+        procs = _workers(["--epochs=1", "--max_steps=8", "--steps_per_call=4", "--checkpoint_every=4"],
+                         _free_ports(2), model_dir)
+        for p in procs:
+            self.assertEqual(p.wait(timeout=600), 0, _logs(model_dir)[procs.index(p)][-3000:])
+        chief, worker = _logs(model_dir)
+        self.assertEqual(_sha1(chief), _sha1(worker))
+        self.assertIn("SavedModel:", chief)
+        self.assertNotIn("SavedModel:", worker)
+        self.assertTrue(os.path.exists(os.path.join(model_dir, "ckpt-8.index")))
+        self.assertLen(glob.glob(os.path.join(model_dir, "tensorboard", "events.*")), 1)
+        self.assertTrue(os.path.isdir(os.path.join(model_dir, "export")))
+        self.assertEqual(sorted(os.listdir(os.path.dirname(model_dir))),
+                         ["run", "worker0.log", "worker1.log"])
+
+    def test_dead_worker_stops_the_run_and_the_cluster_resumes(self):
+        root = self.create_tempdir().full_path
+        args = ["--epochs=2", "--export=false", "--steps_per_call=2", "--checkpoint_every=6"]
+        straight = os.path.join(root, "straight", "run")
+        for p in _workers(args, _free_ports(2), straight):
+            self.assertEqual(p.wait(timeout=600), 0)
+        expected = _sha1(_logs(straight)[0])
+
+        run = os.path.join(root, "killed", "run")
+        procs = _workers(args, _free_ports(2), run)
+        deadline = time.time() + 300
+        while not os.path.exists(os.path.join(run, "ckpt-12.index")):
+            self.assertTrue(all(p.poll() is None for p in procs), "the run ended before the kill")
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        procs[1].send_signal(signal.SIGKILL)
+        self.assertEqual(procs[0].wait(timeout=300), 3)
+        self.assertIn("a worker of the cluster stopped", _logs(run)[0])
+
+        for p in _workers(args, _free_ports(2), run):
+            self.assertEqual(p.wait(timeout=600), 0)
+        logs = _logs(run)
+        self.assertIn("resumed from", logs[0])
+        self.assertEqual(_sha1(logs[0]), _sha1(logs[1]))
+        self.assertEqual(_sha1(logs[0]), expected)
+
+
+if __name__ == "__main__":
+    absltest.main()
