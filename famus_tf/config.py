@@ -67,6 +67,7 @@ class DataConfig:
                                      # (WebVision: 0 = plain shuffled epochs)
     cnwl_level: float = 0.4          # CNWL: noise level of the split file
     image_size: int = 32             # CNWL: decoded image size (32 as in the paper, or 84)
+    records_dir: Optional[str] = None  # training split from TFRecords (data/records.py)
 
 
 @dataclasses.dataclass(frozen=True)

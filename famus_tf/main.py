@@ -56,6 +56,11 @@ def build_experiment(f):
         raise FlagError(f"--noise_file: {f.noise_file!r} is not a file (needed by --noise_type=file)")
     if f.noise_type == "transition" and not f.noise_transition:
         raise FlagError("--noise_transition is required by --noise_type=transition")
+    if f.records_dir and not os.path.isfile(os.path.join(f.records_dir, "train.json")):
+        raise FlagError(f"--records_dir: {f.records_dir} holds no converted training split "
+                        "(train.json); write it with python -m famus_tf.data.convert")
+    if f.records_dir and f.dataset not in ("clothing1m", "webvision", "cnwl_red", "cnwl_blue"):
+        raise FlagError(f"--records_dir: only image-file data sets are converted, not --dataset={f.dataset}")
     if f.weights_path and not os.path.isfile(f.weights_path):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
     if f.dataset in ("webvision", "cnwl_red", "cnwl_blue") and f.method != "plain":
@@ -89,7 +94,7 @@ def build_experiment(f):
                           eval_batch_size=f.eval_batch_size, augment=f.augment,
                           imbalance=f.imbalance, label_set=f.label_set, source=f.source,
                           num_batches=f.num_batches, cnwl_level=float(f.cnwl_level),
-                          image_size=f.image_size)
+                          image_size=f.image_size, records_dir=f.records_dir)
     noise = NoiseConfig(noise_type=f.noise_type, rate=f.noise_rate, seed=f.noise_seed,
                         transition=_transition(f.noise_transition), path=f.noise_file)
     meta = cfg.MetaConfig(method=f.method, famus=f.famus, gate_policy=f.gate_policy,
@@ -134,6 +139,12 @@ def prepare_data(exp):
         raise FlagError(f"--augment: --dataset={exp.data.dataset} stores {prepared.decode_size}px "
                         f"images and trains on {prepared.image_shape[0]}px crops; use crop_flip:"
                         f"{prepared.image_shape[0]} or resized_crop:{prepared.image_shape[0]}")
+    if exp.data.records_dir:
+        from famus_tf.data import records
+        try:
+            records.check_labels(exp.data.records_dir, "train", prepared.train_labels)
+        except (ValueError, FileNotFoundError) as e:
+            raise FlagError(f"--records_dir: {e}")
     return prepared
 
 

@@ -23,3 +23,6 @@ flags.DEFINE_enum("cnwl_level", "0.4", ["0.0", "0.2", "0.4", "0.6", "0.8"], "CNW
                   "(which split file).")
 flags.DEFINE_integer("image_size", 32, "CNWL: images decoded at this size (32 as the paper, or 84).",
                      lower_bound=8)
+flags.DEFINE_string("records_dir", None, "Read the training split from TFRecords written by "
+                    "`python -m famus_tf.data.convert` (same data flags) instead of decoding the "
+                    "original image files.")

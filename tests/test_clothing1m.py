@@ -64,33 +64,42 @@ if __name__ == "__main__":
     absltest.main()
 
 
+def _jpeg_tree(root):
+    """70 listed keys: 56 noisy training images (one corrupt) + 1 missing, 7 val, 6 test."""
+    from tests.fixtures import write_jpeg
+    ann = os.path.join(root, "annotations")
+    os.makedirs(ann)
+    rng = np.random.default_rng(0)
+    keys = [f"images/{i % 5}/{i}.jpg" for i in range(70)]
+    for k in keys[:-1]:  # the last listed image is missing
+        write_jpeg(os.path.join(root, k), rng)
+    with open(os.path.join(root, keys[3]), "wb") as fh:  # a corrupt JPEG
+        fh.write(b"\xff\xd8\xff\xe0broken")
+    write = lambda name, lines: open(os.path.join(ann, name), "w").writelines(lines)  # noqa: E731
+    write("noisy_label_kv.txt", [f"{k} {i % 14}\n" for i, k in enumerate(keys)])
+    write("clean_label_kv.txt", [f"{k} {(i + 1) % 14}\n" for i, k in enumerate(keys[:42])]
+          + [f"{k} {i % 14}\n" for i, k in enumerate(keys[56:], start=56)])
+    write("noisy_train_key_list.txt", [f"{k}\n" for k in keys[:56]] + [f"{keys[-1]}\n"])
+    write("clean_val_key_list.txt", [f"{k}\n" for k in keys[56:63]])
+    write("clean_test_key_list.txt", [f"{k}\n" for k in keys[63:69]])
+    return keys
+
+
+RUN_ARGS = ("--dataset=clothing1m", "--model=small_cnn", "--method=mwnet", "--candidates=all",
+            "--meta_per_class=1", "--batch_size=14", "--meta_batch_size=7", "--num_batches=2",
+            "--epochs=2", "--augment=crop_flip:224", "--noise_type=none", "--compare_baseline=false",
+            "--export=false")
+
+
 class Clothing1MRunTest(absltest.TestCase):
     """A tiny Clothing1M tree of real JPEGs (one corrupt, one missing) trains end to end."""
 
     def test_training_run_on_a_jpeg_tree(self):
-        from tests.fixtures import run_main, write_jpeg
+        from tests.fixtures import run_main
         root = self.create_tempdir().full_path
-        ann = os.path.join(root, "annotations")
-        os.makedirs(ann)
-        rng = np.random.default_rng(0)
-        keys = [f"images/{i % 5}/{i}.jpg" for i in range(70)]
-        for k in keys[:-1]:  # the last listed image is missing
-            write_jpeg(os.path.join(root, k), rng)
-        with open(os.path.join(root, keys[3]), "wb") as fh:  # a corrupt JPEG
-            fh.write(b"\xff\xd8\xff\xe0broken")
-        write = lambda name, lines: open(os.path.join(ann, name), "w").writelines(lines)  # noqa: E731
-        write("noisy_label_kv.txt", [f"{k} {i % 14}\n" for i, k in enumerate(keys)])
-        write("clean_label_kv.txt", [f"{k} {(i + 1) % 14}\n" for i, k in enumerate(keys[:42])]
-              + [f"{k} {i % 14}\n" for i, k in enumerate(keys[56:], start=56)])
-        write("noisy_train_key_list.txt", [f"{k}\n" for k in keys[:56]] + [f"{keys[-1]}\n"])
-        write("clean_val_key_list.txt", [f"{k}\n" for k in keys[56:63]])
-        write("clean_test_key_list.txt", [f"{k}\n" for k in keys[63:69]])
+        keys = _jpeg_tree(root)
         model_dir = self.create_tempdir().full_path
-        out = run_main("--dataset=clothing1m", f"--data_dir={root}", "--model=small_cnn",
-                       "--method=mwnet", "--candidates=all", "--meta_per_class=1", "--batch_size=14",
-                       "--meta_batch_size=7", "--num_batches=2", "--epochs=2",
-                       "--augment=crop_flip:224", "--noise_type=none", "--compare_baseline=false",
-                       "--export=false", f"--model_dir={model_dir}")
+        out = run_main(*RUN_ARGS, f"--data_dir={root}", f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("1 listed image(s) missing", out.stderr)
         self.assertIn(keys[-1], out.stderr)
@@ -98,3 +107,32 @@ class Clothing1MRunTest(absltest.TestCase):
         results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
         self.assertEqual(results["steps"], 4)  # 2 class-balanced batches x 2 epochs
         self.assertGreaterEqual(results["last_top1"], 0.0)
+
+
+class Clothing1MRecordsTest(absltest.TestCase):
+    """The training split converted to TFRecords trains the same protocol; records of
+    another meta split are refused at start-up."""
+
+    def test_training_from_records_and_mismatch_refused(self):
+        import json
+        import subprocess
+        import sys
+        from tests.fixtures import REPO, run_main
+        root, out = self.create_tempdir().full_path, self.create_tempdir().full_path
+        keys = _jpeg_tree(root)
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        conv = subprocess.run([sys.executable, "-m", "famus_tf.data.convert", "--dataset=clothing1m",
+                               f"--data_dir={root}", f"--output_dir={out}", "--meta_per_class=1"],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(conv.returncode, 0, conv.stderr[-3000:])
+        self.assertIn(keys[3], conv.stdout)  # the corrupt file, named and skipped
+        model_dir = self.create_tempdir().full_path
+        run = run_main(*RUN_ARGS, f"--data_dir={root}", f"--records_dir={out}",
+                       f"--model_dir={model_dir}")
+        self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        self.assertEqual(results["steps"], 4)
+        bad = run_main(*RUN_ARGS, "--meta_per_class=2", f"--data_dir={root}", f"--records_dir={out}",
+                       f"--model_dir={self.create_tempdir().full_path}")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--records_dir", bad.stderr)
