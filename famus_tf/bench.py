@@ -34,9 +34,13 @@ flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
-flags.DEFINE_enum("mode", "step", ["step", "pipeline"], "step: time training steps; pipeline: "
-                  "images/s of the Clothing1M and WebVision input pipelines on a generated JPEG "
-                  "tree, next to the images/s of a plain training step.", flag_values=BENCH)
+flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices"], "step: time training steps; "
+                  "pipeline: images/s of the Clothing1M and WebVision input pipelines on a "
+                  "generated JPEG tree, next to the images/s of a plain training step; devices: "
+                  "the steps of --methods on one device and mirrored over --logical_devices "
+                  "logical CPU devices (same global batch).", flag_values=BENCH)
+flags.DEFINE_integer("logical_devices", 2, "--mode=devices: logical CPU devices of the mirrored "
+                     "configuration.", flag_values=BENCH)
 flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
 
 CONFIGS = {
@@ -56,8 +60,9 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active):
-    """Compiled steps for the named configurations, each with its own model copy."""
+def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active, strategy=None):
+    """Compiled steps for the named configurations, each with its own model copy; with a
+    `strategy`, each step runs per replica on its shard of the (global) batch."""
     import keras
     from famus_tf import models
     from famus_tf.config import MetaConfig, OptimConfig
@@ -69,15 +74,29 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
         keras.utils.set_random_seed(0)
         meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
                           num_active=num_active, num_segments=0 if xla else 8, **CONFIGS[name])
-        learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes, meta,
-                              OptimConfig(lr=0.02))
-        steps[name] = compiled_step(learner, xla)
+        if strategy is None:
+            learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
+                                  meta, OptimConfig(lr=0.02))
+            steps[name] = compiled_step(learner, xla)
+            continue
+        import tensorflow as tf
+        from famus_tf.train import distribute
+        with strategy.scope():
+            learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
+                                  meta, OptimConfig(lr=0.02))
+        run = tf.function(lambda *b, learner=learner: distribute.run_step(
+            strategy, learner.train_step, b), autograph=False)
+        steps[name] = lambda *b, run=run: run(*distribute.distribute_batch(strategy, b))
     return steps
 
 
 def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_size=32, channels=3,
-        num_classes=10, rounds=5, warmup=2, candidates=None, num_active=4, log=print):
-    """Benchmarks and returns {xla: {name: {...}}}; also usable from tests."""
+        num_classes=10, rounds=5, warmup=2, candidates=None, num_active=4, log=print,
+        strategies=None):
+    """Benchmarks and returns {xla: {name: {...}}}; also usable from tests.
+
+    `strategies`: {suffix: tf.distribute strategy}; each configuration is also timed
+    under each strategy, as NAME + suffix (ratios still to the one-device plain step)."""
     import tensorflow as tf
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
@@ -89,7 +108,10 @@ def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_
     results = {}
     for xla in xla_settings:
         steps = build_steps(names, xla, model_name, batch, num_classes, candidates, num_active)
-        res = {n: {"times": []} for n in names}
+        for suffix, strategy in (strategies or {}).items():
+            steps.update({n + suffix: s for n, s in build_steps(
+                names, xla, model_name, batch, num_classes, candidates, num_active, strategy).items()})
+        res = {n: {"times": []} for n in steps}
         for name, step in steps.items():
             t0 = time.perf_counter()
             step(*batch)["loss"].numpy()
@@ -183,8 +205,15 @@ def main(argv):
     if unknown:
         raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
     xla = {"both": [False, True], "on": [True], "off": [False]}[f.xla]
+    strategies = None
+    if f.mode == "devices":
+        from famus_tf.train import distribute
+        devices = distribute.logical_cpus(f.logical_devices)
+        strategies = {f"@{len(devices)}cpu": distribute.build_strategy("mirrored", devices)}
+        print(f"CPU figures: one device vs MirroredStrategy over {len(devices)} logical devices of "
+              "the same CPU cores (measures the distributed step's overhead, not a speed-up)")
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
-                  f.rounds, f.warmup, f.candidates, f.num_active)
+                  f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies)
     print(f"model={f.model} batch={f.batch_size} image={f.image_size}x{f.image_size}x{f.channels} "
           f"rounds={f.rounds}")
     print(table(results))

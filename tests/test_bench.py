@@ -35,6 +35,22 @@ class BenchTest(absltest.TestCase):
         self.assertIn("nope", bad.stderr)
 
 
+    def test_devices_mode_times_one_and_two_logical_devices(self):
+        path = os.path.join(self.create_tempdir().full_path, "bench.json")
+        out = subprocess.run(
+            [sys.executable, "-m", "famus_tf.bench", "--mode=devices", "--model=small_cnn",
+             "--image_size=8", "--channels=1", "--batch_size=16", "--rounds=1", "--warmup=0",
+             "--xla=off", "--methods=plain,mwnet_famus", f"--output_json={path}"],
+            cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
+            timeout=600)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        self.assertIn("CPU figures", out.stdout)
+        results = json.load(open(path))["results"]
+        self.assertEqual(set(results), {"plain", "mwnet_famus", "plain@2cpu", "mwnet_famus@2cpu"})
+        for r in results.values():
+            self.assertGreater(r["median_ms"], 0.0)
+
+
 class PipelineBenchTest(absltest.TestCase):
 
     def test_pipeline_throughput_measures_both_file_pipelines(self):
