@@ -1,6 +1,7 @@
 """Scanning a JPEG tree with a corrupt and a missing file, and decoding the good ones."""
 import os
 
+
 import numpy as np
 from absl.testing import absltest
 from PIL import Image
@@ -53,3 +54,31 @@ class ImagesTest(absltest.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+def test_streams_skip_name_and_count_unreadable_files(tmp_path, capfd):
+    """A file that breaks during training (not an image, a corrupt JPEG, deleted after
+    start-up) is skipped, counted and, where it is not an image, named; nothing stops."""
+    from famus_tf.data import pipeline
+    paths, corrupt, _ = jpeg_tree(str(tmp_path), n=8)
+    html = os.path.join(str(tmp_path), "class1", "error_page.jpg")
+    with open(html, "wb") as fh:
+        fh.write(b"<html><body>404</body></html>")
+    deleted = paths[5]
+    os.remove(deleted)
+    files = np.array(paths[:2] + [corrupt, html] + paths[2:])  # bad ones mid-stream
+    labels = np.arange(len(files))
+    batches = list(pipeline.eval_stream((files, labels), 4, decode_size=8))
+    seen = np.concatenate([b[1].numpy() for b in batches])
+    np.testing.assert_array_equal(seen, [0, 1, 4, 5, 6, 8, 9])
+    assert batches[0][0].shape[1:] == (8, 8, 3)
+    err = capfd.readouterr().err
+    assert f"skipped {html}" in err.replace('"', "")
+    assert "evaluation: 3 unreadable image(s) skipped so far" in err
+    it = iter(pipeline.train_stream((files, labels), 7, seed=0, decode_size=8))
+    first = next(it)[1].numpy()
+    assert sorted(first.tolist()) == [0, 1, 4, 5, 6, 8, 9]  # one epoch: exactly the good files
+    next(it)  # the second epoch's start reveals skips at the end of the first
+    import re
+    counts = [int(c) for c in re.findall(r"training stream: (\d+) unreadable", capfd.readouterr().err)]
+    assert counts and max(counts) >= 3

@@ -24,8 +24,8 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
     `order`: a precomputed sequence of indices (e.g. class-balanced epochs, see
     data/balanced.py) read in order instead of shuffling. `decode_size`: the first
     array holds file paths, decoded to uint8 [size, size, 3]; a file that fails to
-    decode is skipped with a logged warning (files are checked at start-up, this is
-    the second guard).
+    decode is skipped, named and counted (images.decode_or_skip; missing files are
+    dropped and named at start-up, this is the second guard).
     """
     n = len(arrays[0])
     if batch_size > n:
@@ -41,19 +41,17 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
         ds = ds.batch(batch_size, drop_remainder=True).shard(*shard).skip(skip_batches).unbatch()
     if decode_size:
         from famus_tf.data import images
-        ds = ds.map(lambda p, *rest: (images.decode(p, decode_size),) + tuple(rest),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.ignore_errors(log_warning=True)
+        ds = images.decode_or_skip(ds, decode_size, "training stream")
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_stream(arrays, batch_size, decode_size=None):
-    """One ordered pass over the arrays (or decoded files), last batch kept."""
+    """One ordered pass over the arrays (or decoded files, unreadable ones skipped and
+    named), last batch kept."""
     ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
     if decode_size:
         from famus_tf.data import images
-        ds = ds.map(lambda p, *rest: (images.decode(p, decode_size),) + tuple(rest),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = images.decode_or_skip(ds, decode_size, "evaluation")
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

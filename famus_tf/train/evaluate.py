@@ -20,14 +20,20 @@ class Evaluator:
             top5 = tf.reduce_sum(tf.cast(tf.math.in_top_k(y, tf.cast(logits, tf.float32), k), tf.float64))
             top1 = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float64))
             loss = tf.reduce_sum(tf.cast(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits), tf.float64))
-            return top1, top5, loss
+            return top1, top5, loss, tf.cast(tf.shape(y)[0], tf.float64)
 
         self._batch = tf.function(batch_stats, autograph=False)
         self.count = len(labels)
 
     def run(self):
-        total = [0.0, 0.0, 0.0]
+        """Top-1, top-5 and mean loss over the images evaluated (unreadable files skipped)."""
+        total = [0.0, 0.0, 0.0, 0.0]
         for x, y in self.dataset:
             for k, v in enumerate(self._batch(x, y)):
                 total[k] += float(v)
-        return {"top1": total[0] / self.count, "top5": total[1] / self.count, "loss": total[2] / self.count}
+        n = max(total[3], 1.0)
+        if int(total[3]) < self.count:
+            from absl import logging
+            logging.warning("evaluated %d of %d images: %d unreadable file(s) skipped (named above)",
+                            int(total[3]), self.count, self.count - int(total[3]))
+        return {"top1": total[0] / n, "top5": total[1] / n, "loss": total[2] / n, "count": int(total[3])}
