@@ -66,6 +66,9 @@ def build_experiment(f):
     if f.dataset in ("webvision", "cnwl_red", "cnwl_blue") and f.method != "plain":
         raise FlagError(f"--method: {f.dataset} has no clean labels; its meta set is the pseudo-clean "
                         "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
+    if f.xla and f.strategy != "default":
+        raise FlagError(f"--xla: compiles the one-device step; with --strategy={f.strategy} leave it "
+                        "off (TPU steps are always XLA-compiled)")
     if f.devices and f.strategy != "mirrored":
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
     if f.strategy == "multi_worker_mirrored" and "TF_CONFIG" not in os.environ:
@@ -103,7 +106,8 @@ def build_experiment(f):
                           lambda_r=f.lambda_r, lambda_g=f.lambda_g, lr_loss=f.lr_loss,
                           lg_loss=f.lg_loss, gumbel_tau=f.gumbel_tau, sampler_hidden=f.sampler_hidden,
                           sampler_depth=f.sampler_depth,
-                          num_segments=f.num_segments if f.num_segments is not None else (0 if f.xla else 8),
+                          num_segments=f.num_segments if f.num_segments is not None else (
+                              0 if f.xla or f.strategy == "tpu" else 8),
                           normalise_weights=f.normalise_weights, weighting_hidden=f.weighting_hidden,
                           meta_lr=f.meta_lr, meta_momentum=f.meta_momentum,
                           meta_weight_decay=f.meta_weight_decay, sampler_lr=f.sampler_lr,

@@ -5,7 +5,7 @@ import os
 
 from absl.testing import absltest
 
-from tests.fixtures import run_main
+from tests.fixtures import REPO, run_main
 
 
 
@@ -30,6 +30,9 @@ class FlagValidationTest(absltest.TestCase):
                              "--data_dir")
         self.assert_rejected(["--candidates=lowest", f"--model_dir={tmp}"], "--candidates")
         self.assert_rejected(["--lr_epochs=a,b", f"--model_dir={tmp}"], "--lr_epochs")
+        self.assert_rejected(["--xla", "--strategy=mirrored", f"--model_dir={tmp}"], "--xla")
+        self.assert_rejected(["--strategy=multi_worker_mirrored", f"--model_dir={tmp}"], "TF_CONFIG")
+        self.assert_rejected([f"--records_dir={tmp}", f"--model_dir={tmp}"], "--records_dir")
         # Nothing was written for the rejected runs.
         self.assertEqual(os.listdir(tmp), [])
 
@@ -78,3 +81,20 @@ class TinyRunTest(absltest.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+class XlaRunTest(absltest.TestCase):
+
+    def test_xla_flag_compiles_the_training_step(self):
+        import subprocess
+        import sys
+        model_dir = self.create_tempdir().full_path
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", CUDA_VISIBLE_DEVICES="")
+        out = subprocess.run([sys.executable, "-m", "famus_tf.main", "--xla", "--epochs=1",
+                              "--compare_baseline=false", "--export=false", "--profile_split=false",
+                              f"--model_dir={model_dir}"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=600)
+        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        self.assertIn("Compiled cluster using XLA", out.stderr)
+        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        self.assertGreater(results["last_top1"], 0.3)  # one epoch of 18 steps learns something

@@ -22,7 +22,7 @@ from absl import logging
 from famus_tf import models
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
 from famus_tf.data import augment, balanced, datasets, noise as noise_lib, pipeline
-from famus_tf.meta.step import MetaLearner
+from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.meta import replicas
 from famus_tf.train import checkpoint, distribute, evaluate
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
@@ -41,7 +41,7 @@ class Experiment:
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
-                augmentation):
+                augmentation, xla=False):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
     summed gates, and the last batch's example weights and clean mask, of the first
     replica)."""
@@ -53,11 +53,14 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
         stream = stream + 1000 * replicas.replica_id()  # each replica its own crops
         return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
 
+    # The step itself (not the input) is XLA-compiled with --xla.
+    train_step = compiled_step(learner, xla=True) if xla else learner.train_step
+
     def replica_step(x, y, is_clean, xv=None, yv=None):
         if xv is not None:
-            m = learner.train_step(prep(x, 11), y, prep(xv, 13), yv)
+            m = train_step(prep(x, 11), y, prep(xv, 13), yv)
         else:
-            m = learner.train_step(prep(x, 11), y)
+            m = train_step(prep(x, 11), y)
         return m, is_clean
 
     def body(i, sums, gates, weights, clean):
@@ -166,7 +169,7 @@ class Trainer:
                 summaries.text(0, "noise/transition_table", table)
         per_replica = exp.data.batch_size // strategy.num_replicas_in_sync
         loop = tf.function(_multi_step(strategy, learner, train_it, meta_it, data.mean, data.std,
-                                       n_cand, per_replica, exp.data.augment), autograph=False)
+                                       n_cand, per_replica, exp.data.augment, run.xla), autograph=False)
         crop = data.image_shape[0] if data.decode_size else None
         evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
                                        exp.data.eval_batch_size, data.decode_size, crop)
