@@ -157,13 +157,14 @@ def to_json(results, model, batch_size):
 
 
 def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
-    """Images/s of the file pipelines (decode, resize, batch) on a generated JPEG tree."""
+    """Images/s of the file pipelines (decode, resize, batch) on a generated JPEG tree, and
+    of the same images converted to TFRecords at the stored size (data/records.py)."""
     import tempfile
 
     import numpy as np
     from PIL import Image
 
-    from famus_tf.data import pipeline
+    from famus_tf.data import pipeline, records
     rng = np.random.default_rng(0)
     out = {}
     with tempfile.TemporaryDirectory() as root:
@@ -174,8 +175,14 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
             Image.fromarray(rng.integers(0, 256, (h, w, 3)).astype(np.uint8)).save(p, quality=90)
             paths.append(p)
         paths, labels = np.asarray(paths), np.arange(num_images) % 14
+        streams = {}
         for name, size in (("clothing1m", 256), ("webvision", 320)):
-            ds = pipeline.train_stream((paths, labels), batch_size, seed=0, decode_size=size)
+            streams[name] = pipeline.train_stream((paths, labels), batch_size, seed=0, decode_size=size)
+            out_dir = os.path.join(root, f"records_{size}")
+            records.write_records(paths, {"label": labels}, out_dir, "train", size, num_shards=4,
+                                  log=lambda s: None)
+            streams[name + "_records"] = records.train_stream(out_dir, "train", batch_size, seed=0)
+        for name, ds in streams.items():
             it = iter(ds)
             next(it)  # warm-up
             n = batches or max(num_images // batch_size, 4)
@@ -183,7 +190,7 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
             for _ in range(n):
                 next(it)[0].numpy()
             out[name] = n * batch_size / (time.perf_counter() - t0)
-            log(f"{name} pipeline (decode at {size}): {out[name]:.0f} images/s")
+            log(f"{name} pipeline: {out[name]:.0f} images/s")
     return out
 
 

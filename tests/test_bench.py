@@ -56,7 +56,8 @@ class PipelineBenchTest(absltest.TestCase):
     def test_pipeline_throughput_measures_both_file_pipelines(self):
         from famus_tf import bench
         rates = bench.pipeline_throughput(num_images=16, batch_size=4, batches=2, log=lambda s: None)
-        self.assertEqual(set(rates), {"clothing1m", "webvision"})
+        self.assertEqual(set(rates), {"clothing1m", "webvision", "clothing1m_records",
+                                      "webvision_records"})
         self.assertTrue(all(r > 0 for r in rates.values()))
 
 
