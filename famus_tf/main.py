@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
 import flags as _famus_flags  # noqa: F401  (defines every flag)
 from famus_tf import config as cfg

@@ -1,7 +1,9 @@
 """Helpers shared by the end-to-end tests: JPEG files and the driver in a subprocess."""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -20,3 +22,15 @@ def run_main(*args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     return subprocess.run([sys.executable, "-m", "famus_tf.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def kill_when(path, victim, procs=(), timeout=300):
+    """SIGKILLs the process `victim` as soon as `path` exists (e.g. a checkpoint index);
+    fails if `victim` or any of `procs` ends first."""
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert all(p.poll() is None for p in (victim, *procs)), "the run ended before the kill"
+        assert time.time() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()

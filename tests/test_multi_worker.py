@@ -12,16 +12,14 @@ import glob
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import time
 
-import numpy as np
 from absl.testing import absltest
 
-from tests.test_resume import final_variables
+from tests.fixtures import kill_when
+from tests.test_resume import assert_same_variables
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -95,20 +93,11 @@ class MirroredTest(absltest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr[-3000:])
         proc = subprocess.Popen([sys.executable, *BASE, *args, f"--model_dir={killed}"], cwd=REPO,
                                 env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while not os.path.exists(os.path.join(killed, "ckpt-10.index")):
-            self.assertIsNone(proc.poll(), "the run ended before it could be killed")
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_when(os.path.join(killed, "ckpt-10.index"), proc)
         resumed = _run(args + [f"--model_dir={killed}"])
         self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
         self.assertIn("resumed from", resumed.stderr)
-        a, b = final_variables(straight), final_variables(killed)
-        self.assertEqual(sorted(a), sorted(b))
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        assert_same_variables(self, straight, killed)
 
 
 class MultiWorkerTest(absltest.TestCase):
@@ -139,12 +128,7 @@ class MultiWorkerTest(absltest.TestCase):
 
         run = os.path.join(root, "killed", "run")
         procs = _workers(args, _free_ports(2), run)
-        deadline = time.time() + 300
-        while not os.path.exists(os.path.join(run, "ckpt-12.index")):
-            self.assertTrue(all(p.poll() is None for p in procs), "the run ended before the kill")
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.05)
-        procs[1].send_signal(signal.SIGKILL)
+        kill_when(os.path.join(run, "ckpt-12.index"), procs[1], procs)
         self.assertEqual(procs[0].wait(timeout=300), 3)
         self.assertIn("a worker of the cluster stopped", _logs(run)[0])
 

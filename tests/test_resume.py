@@ -4,11 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
+
+from tests.fixtures import kill_when
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["-m", "famus_tf.main", "--flagfile=launch/quickstart.cfg", "--epochs=2",
@@ -32,6 +33,15 @@ def final_variables(model_dir):
             and not n.startswith("_CHECKPOINTABLE")}
 
 
+def assert_same_variables(test, dir_a, dir_b):
+    """The latest checkpoints of two runs hold exactly the same numeric tensors."""
+    a, b = final_variables(dir_a), final_variables(dir_b)
+    test.assertEqual(sorted(a), sorted(b))
+    test.assertGreater(len(a), 20)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
 class ResumeTest(absltest.TestCase):
 
     def test_sigkill_then_resume_matches_uninterrupted_run(self):
@@ -43,13 +53,7 @@ class ResumeTest(absltest.TestCase):
 
         proc = subprocess.Popen(command(killed), cwd=REPO, env=ENV, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
-        while not os.path.exists(os.path.join(killed, "ckpt-10.index")):
-            self.assertIsNone(proc.poll(), "the run ended before it could be killed")
-            self.assertLess(time.time(), deadline)
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        kill_when(os.path.join(killed, "ckpt-10.index"), proc)
         self.assertEqual(proc.returncode, -signal.SIGKILL)
         interrupted_at = tf.train.latest_checkpoint(killed)
         self.assertIsNotNone(interrupted_at)
@@ -59,11 +63,7 @@ class ResumeTest(absltest.TestCase):
         self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
         self.assertIn("resumed from", resumed.stderr)
 
-        a, b = final_variables(straight), final_variables(killed)
-        self.assertEqual(sorted(a), sorted(b))
-        self.assertGreater(len(a), 20)
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        assert_same_variables(self, straight, killed)
 
 
 if __name__ == "__main__":

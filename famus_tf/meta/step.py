@@ -21,7 +21,6 @@ them); see replicas.py. Gates come from the global gradients and counter-based n
 so every replica takes the same decision. BatchNorm statistics are per replica
 (averaged into the moving statistics) unless the model's BatchNorm is synchronized.
 """
-import keras
 import tensorflow as tf
 
 from famus_tf.config import MetaConfig, OptimConfig
