@@ -3,8 +3,7 @@ summaries, checkpoints and export. Receives plain config objects; reads no flags
 
 Under a tf.distribute strategy (train/distribute.py) the networks, the meta model,
 the samplers and every optimiser are created in `strategy.scope()`, the input comes
-from `distribute_datasets_from_function` (each pipeline a shard of the same order),
-and the multi-step loop calls `strategy.run` per step. Only the chief writes the
+from train/inputs.py, and the multi-step loop calls `strategy.run` per step. Only the chief writes the
 checkpoint, the summaries and the SavedModel into the model directory; other workers
 save into private temporary directories (saving is collective) and resume from the
 chief's checkpoint.
@@ -21,10 +20,10 @@ from absl import logging
 
 from famus_tf import models
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
-from famus_tf.data import augment, balanced, datasets, noise as noise_lib, pipeline
+from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.meta import replicas
-from famus_tf.train import checkpoint, distribute, evaluate
+from famus_tf.train import checkpoint, distribute, evaluate, inputs
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
 
 
@@ -108,32 +107,10 @@ class Trainer:
             if run.sync_batchnorm:
                 distribute.sync_batchnorm(model)
             learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
-        clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
-            np.ones_like(data.train_labels, bool)
-        order = None
-        if data.balanced_batches and not exp.data.records_dir:  # a fresh class-balanced sample every epoch (data/balanced.py)
-            order = np.concatenate([balanced.epoch_indices(
-                data.train_labels, data.balanced_batches, exp.data.batch_size, data.num_classes,
-                run.seed, e) for e in range(run.epochs)])
-        def train_source(batch, shard, skip):
-            if exp.data.records_dir:
-                return _records_stream(exp.data.records_dir, data, batch, run.seed, shard, skip)
-            return pipeline.train_stream((data.train_images, data.train_labels, clean), batch,
-                                         run.seed, decode_size=data.decode_size, order=order,
-                                         shard=shard, skip_batches=skip)
-
-        def meta_source(batch, shard, skip):
-            return pipeline.train_stream((data.meta_images, data.meta_labels), batch, run.seed + 1,
-                                         decode_size=data.decode_size, shard=shard,
-                                         skip_batches=skip)
 
         def streams(skip_steps=0):
-            train = iter(_distributed_stream(strategy, train_source, exp.data.batch_size, skip_steps))
-            if learner.method is None:
-                return train, None
-            return train, iter(_distributed_stream(
-                strategy, meta_source, min(exp.data.meta_batch_size, len(data.meta_labels)),
-                skip_steps))
+            return inputs.streams(strategy, data, exp.data, run.seed, run.epochs,
+                                  learner.method is not None, skip_steps)
 
         # One device: the iterators are checkpointed. Distributed iterators cannot be
         # saved; they are rebuilt at the restored step instead (same order, skipped).
@@ -151,7 +128,8 @@ class Trainer:
         mgr, restored = checkpoint.manager(write_dir, run.keep_checkpoints,
                                            restore_from=None if chief else run.model_dir, **trackables)
         if restored:
-            logging.info("resumed from %s at step %d", restored, int(learner.optimizer.iterations.numpy()))
+            logging.info("resumed from %s at step %d", restored,
+                         int(learner.optimizer.iterations.numpy()))
         if not single:
             train_it, meta_it = streams(int(learner.optimizer.iterations.numpy()))
         summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=chief)
@@ -252,35 +230,6 @@ class Trainer:
         final["tensorboard"] = os.path.join(run.model_dir, "tensorboard")
         final["history"] = history
         return final
-
-
-def _records_stream(records_dir, data, batch, seed, shard, skip):
-    """The training split from TFRecords (data/records.py), as (images, labels, is_clean)."""
-    from famus_tf.data import records
-    has_clean = "clean" in records.read_metadata(records_dir, "train")["columns"]
-    balanced_spec = (data.balanced_batches, data.num_classes) if data.balanced_batches else None
-    ds = records.train_stream(records_dir, "train", batch, seed,
-                              columns=("label", "clean") if has_clean else ("label",),
-                              balanced=balanced_spec, shard=shard, skip_batches=skip)
-    if has_clean:
-        return ds.map(lambda x, y, c: (x, y, tf.equal(c, y)))
-    return ds.map(lambda x, y: (x, y, tf.ones_like(y, tf.bool)))
-
-
-def _distributed_stream(strategy, make, global_batch, skip_steps=0):
-    """`make(per_replica_batch, shard, skip_batches)` through
-    `distribute_datasets_from_function`: each input pipeline yields per-replica batches of
-    its shard of the same order, starting after `skip_steps` global steps."""
-    if global_batch % strategy.num_replicas_in_sync:
-        raise ValueError(f"--batch_size / --meta_batch_size: {global_batch} is not divisible by the "
-                         f"{strategy.num_replicas_in_sync} replicas")
-
-    def dataset_fn(ctx):
-        per_pipeline = ctx.num_replicas_in_sync // ctx.num_input_pipelines
-        return make(ctx.get_per_replica_batch_size(global_batch),
-                    (ctx.num_input_pipelines, ctx.input_pipeline_id), skip_steps * per_pipeline)
-
-    return strategy.distribute_datasets_from_function(dataset_fn)
 
 
 def _fingerprint(model):
