@@ -178,3 +178,26 @@ def test_balanced_iterator_checkpoint_restores_the_stream(converted, tmp_path):
     expected = [next(it)[1].numpy() for _ in range(3)]  # crosses into epoch 1
     ckpt.restore(path)
     np.testing.assert_array_equal(expected, [next(it)[1].numpy() for _ in range(3)])
+
+
+@pytest.mark.parametrize("source", ["arrays", "records"])
+def test_sharded_and_skipped_streams_partition_the_single_stream(converted, source):
+    """Two input pipelines' shards, taken alternately, are the one-pipeline stream batch
+    for batch; starting after k batches equals dropping the first k (how distributed runs
+    split and resume their input)."""
+    from famus_tf.data import pipeline
+
+    def stream(shard=(1, 0), skip=0):
+        if source == "records":
+            ds = records.train_stream(converted["out"], "train", 4, 5, columns=("index",),
+                                      balanced=(3, 3), shard=shard, skip_batches=skip)
+        else:  # the example's position as its "label"
+            n = len(converted["labels"])
+            ds = pipeline.train_stream((converted["labels"], np.arange(n)), 4, 5, shard=shard,
+                                       skip_batches=skip)
+        return [b[1].numpy().tolist() for b in ds.take(6)]  # example indices, batch by batch
+
+    whole = stream()
+    halves = [stream((2, 0)), stream((2, 1))]
+    assert [b for pair in zip(*halves) for b in pair] == whole + stream(skip=6)[:6]
+    assert stream(skip=2)[:4] == whole[2:]
