@@ -91,6 +91,9 @@ def test_replica_helpers_are_identity_on_one_device():
 def test_unknown_strategy_and_missing_tf_config_are_named(monkeypatch):
     with pytest.raises(ValueError, match="--strategy"):
         distribute.build_strategy("nccl")
+    monkeypatch.delenv("TPU_NAME", raising=False)
+    with pytest.raises(ValueError, match="--tpu_address"):
+        distribute.build_strategy("tpu")
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="TF_CONFIG"):
         distribute.build_strategy("multi_worker_mirrored")

@@ -34,7 +34,10 @@ def build_strategy(name="default", devices=(), tpu_address=""):
                              "environment variable (see BUILD.md)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or None)
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or None)
+        except ValueError as e:
+            raise ValueError(f"--strategy=tpu: no TPU found ({e}); name one with --tpu_address") from e
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
