@@ -45,15 +45,45 @@ flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipelin
 
 CONFIGS = {
     "plain": dict(method="plain"),
+    "floor": dict(method="plain"),  # reference: what any meta step must do (see floor_step)
     "mwnet": dict(method="mwnet", famus=False),
     "mwnet_famus": dict(method="mwnet", famus=True),
     "mwnet_random": dict(method="mwnet", famus=True, gate_policy="random"),
     "mwnet_fixed": dict(method="mwnet", famus=True, gate_policy="fixed"),
+    "mwnet_off": dict(method="mwnet", famus=True, gate_policy="off"),  # no candidate's path kept
     "l2r": dict(method="l2r", famus=False),
     "l2r_famus": dict(method="l2r", famus=True),
     "mlc": dict(method="mlc", famus=False),
     "mlc_famus": dict(method="mlc", famus=True),
 }
+
+
+def floor_step(learner, xla=False):
+    """The work no meta step avoids, and nothing else: training forward, virtual backward,
+    validation forward at w_hat, the actual step's backward and update. A reference for
+    the meta configurations (`--methods=plain,floor,...`), not a training method."""
+    import tensorflow as tf
+    from famus_tf.meta import functional as fn, optim
+    model = learner.model
+
+    def step(x, y, xv, yv):
+        w, nt = fn.trainable_values(model), fn.non_trainable_values(model)
+        tape = tf.GradientTape(persistent=True)
+        with tape:
+            tape.watch(w)
+            logits, new_nt = fn.forward(model, w, nt, x)
+        n = tf.cast(tf.shape(logits)[0], logits.dtype)
+        d = tf.stop_gradient(tf.nn.softmax(logits) - tf.one_hot(y, tf.shape(logits)[-1])) / n
+        g = fn.inner_gradient(tape, logits, w, d)
+        val_logits, _ = fn.forward(model, [a - 0.02 * b for a, b in zip(w, g)], nt, xv)
+        actual = fn.inner_gradient(tape, logits, w, 0.5 * d)
+        learner.optimizer.apply(optim.with_decay(actual, model.trainable_variables, 5e-4),
+                                model.trainable_variables)
+        for v, value in zip(model.non_trainable_variables, new_nt):
+            v.assign(value)
+        return {"loss": tf.reduce_mean(fn.per_example_ce(val_logits, yv))}
+
+    return tf.function(step, autograph=False, jit_compile=xla)
 
 
 def _peak_rss_mb():
@@ -77,7 +107,9 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
         if strategy is None:
             learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
                                   meta, OptimConfig(lr=0.02))
-            steps[name] = compiled_step(learner, xla)
+            steps[name] = floor_step(learner, xla) if name == "floor" else compiled_step(learner, xla)
+            continue
+        if name == "floor":
             continue
         import tensorflow as tf
         from famus_tf.train import distribute

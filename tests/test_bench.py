@@ -16,14 +16,14 @@ class BenchTest(absltest.TestCase):
         out = subprocess.run(
             [sys.executable, "-m", "famus_tf.bench", "--model=small_cnn", "--image_size=8",
              "--channels=1", "--batch_size=16", "--rounds=2", "--warmup=0", "--xla=off",
-             "--methods=plain,mwnet,mwnet_famus", f"--output_json={path}"],
+             "--methods=plain,floor,mwnet,mwnet_famus", f"--output_json={path}"],
             cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
             timeout=600)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("| mwnet_famus | off |", out.stdout)
         data = json.load(open(path))
         self.assertEqual((data["model"], data["batch_size"], data["xla"]), ("small_cnn", 16, False))
-        self.assertEqual(set(data["results"]), {"plain", "mwnet", "mwnet_famus"})
+        self.assertEqual(set(data["results"]), {"plain", "floor", "mwnet", "mwnet_famus"})
         self.assertEqual(data["results"]["plain"]["ratio_to_plain"], 1.0)
         for r in data["results"].values():
             self.assertGreater(r["median_ms"], 0.0)
