@@ -59,7 +59,8 @@ def build_experiment(f):
     if f.records_dir and not os.path.isfile(os.path.join(f.records_dir, "train.json")):
         raise FlagError(f"--records_dir: {f.records_dir} holds no converted training split "
                         "(train.json); write it with python -m famus_tf.data.convert")
-    if f.records_dir and f.dataset not in ("clothing1m", "webvision", "cnwl_red", "cnwl_blue"):
+    from famus_tf.data.convert import DATASETS as CONVERTIBLE
+    if f.records_dir and f.dataset not in CONVERTIBLE:
         raise FlagError(f"--records_dir: only image-file data sets are converted, not --dataset={f.dataset}")
     if f.weights_path and not os.path.isfile(f.weights_path):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
@@ -71,9 +72,6 @@ def build_experiment(f):
                         "off (TPU steps are always XLA-compiled)")
     if f.devices and f.strategy != "mirrored":
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
-    if f.strategy == "multi_worker_mirrored" and "TF_CONFIG" not in os.environ:
-        raise FlagError("--strategy=multi_worker_mirrored needs the cluster in the TF_CONFIG "
-                        "environment variable (see BUILD.md)")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
     candidates = f.candidates
@@ -213,6 +211,9 @@ def main(argv):
                          f"({type(e).__name__}: {str(e).splitlines()[0]}). Restart every worker with the "
                          f"same flags: the run resumes from the last checkpoint in {exp.run.model_dir}.\n")
         sys.exit(3)
+    from famus_tf.train.distribute import is_chief
+    if not is_chief(strategy):
+        return
     m = results["main"]
     name = exp.meta.method + (" + FaMUS" if exp.meta.famus and exp.meta.method != "plain" else "")
     lines = [f"{name}: clean test accuracy last {m['last_top1']:.4f}, best {m['best_top1']:.4f} "
@@ -224,9 +225,6 @@ def main(argv):
     lines.append(f"TensorBoard: tensorboard --logdir {exp.run.model_dir}")
     if m.get("export_dir"):
         lines.append(f"SavedModel: {m['export_dir']}")
-    from famus_tf.train.distribute import is_chief
-    if not is_chief(strategy):
-        return
     print("\n".join(lines))
     with open(os.path.join(exp.run.model_dir, "results.json"), "w") as fh:
         json.dump({k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in results.items()},

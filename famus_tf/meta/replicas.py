@@ -44,10 +44,7 @@ def all_sum(x):
 
 def all_mean(x):
     """Mean over replicas (identity with one replica)."""
-    n = num_replicas()
-    if n == 1:
-        return x
-    return tf.nest.map_structure(lambda t: t / n, all_sum(x))
+    return scale_for_sum(all_sum(x))
 
 
 def global_size(x):
