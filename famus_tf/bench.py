@@ -15,9 +15,22 @@ import json
 import os
 import resource
 import statistics
+import sys
+import tempfile
 import time
 
+import keras
+import numpy as np
+import tensorflow as tf
 from absl import flags
+from PIL import Image
+
+from famus_tf import models
+from famus_tf.config import MetaConfig, OptimConfig
+from famus_tf.data import pipeline, records
+from famus_tf.meta import functional as fn, optim
+from famus_tf.meta.step import MetaLearner, compiled_step
+from famus_tf.train import distribute
 
 BENCH = flags.FlagValues()
 flags.DEFINE_string("model", "preact_resnet18", "Model name from famus_tf.models.", flag_values=BENCH)
@@ -62,8 +75,6 @@ def floor_step(learner, xla=False):
     """The work no meta step avoids, and nothing else: training forward, virtual backward,
     validation forward at w_hat, the actual step's backward and update. A reference for
     the meta configurations (`--methods=plain,floor,...`), not a training method."""
-    import tensorflow as tf
-    from famus_tf.meta import functional as fn, optim
     model = learner.model
 
     def step(x, y, xv, yv):
@@ -92,30 +103,23 @@ def _peak_rss_mb():
 
 def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active, strategy=None):
     """Compiled steps for the named configurations, each with its own model copy; with a
-    `strategy`, each step runs per replica on its shard of the (global) batch."""
-    import keras
-    from famus_tf import models
-    from famus_tf.config import MetaConfig, OptimConfig
-    from famus_tf.meta.step import MetaLearner, compiled_step
+    `strategy`, each step runs per replica on its shard of the (global) batch (the
+    `floor` reference is one-device only)."""
     shape = tuple(batch[0].shape[1:])
-    cand = candidates or "block:" + models.last_stage(model_name)
+    cand = models.parse_candidates(candidates or "last_stage", model_name)
     steps = {}
     for name in names:
+        if name == "floor" and strategy is not None:
+            continue
         keras.utils.set_random_seed(0)
         meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
                           num_active=num_active, num_segments=0 if xla else 8, **CONFIGS[name])
-        if strategy is None:
+        with (strategy or tf.distribute.get_strategy()).scope():
             learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
                                   meta, OptimConfig(lr=0.02))
+        if strategy is None:
             steps[name] = floor_step(learner, xla) if name == "floor" else compiled_step(learner, xla)
             continue
-        if name == "floor":
-            continue
-        import tensorflow as tf
-        from famus_tf.train import distribute
-        with strategy.scope():
-            learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
-                                  meta, OptimConfig(lr=0.02))
         run = tf.function(lambda *b, learner=learner: distribute.run_step(
             strategy, learner.train_step, b), autograph=False)
         steps[name] = lambda *b, run=run: run(*distribute.distribute_batch(strategy, b))
@@ -129,7 +133,6 @@ def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_
 
     `strategies`: {suffix: tf.distribute strategy}; each configuration is also timed
     under each strategy, as NAME + suffix (ratios still to the one-device plain step)."""
-    import tensorflow as tf
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise ValueError(f"--methods: unknown configuration(s) {unknown}; known: {sorted(CONFIGS)}")
@@ -191,12 +194,6 @@ def to_json(results, model, batch_size):
 def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
     """Images/s of the file pipelines (decode, resize, batch) on a generated JPEG tree, and
     of the same images converted to TFRecords at the stored size (data/records.py)."""
-    import tempfile
-
-    import numpy as np
-    from PIL import Image
-
-    from famus_tf.data import pipeline, records
     rng = np.random.default_rng(0)
     out = {}
     with tempfile.TemporaryDirectory() as root:
@@ -246,7 +243,6 @@ def main(argv):
     xla = {"both": [False, True], "on": [True], "off": [False]}[f.xla]
     strategies = None
     if f.mode == "devices":
-        from famus_tf.train import distribute
         devices = distribute.logical_cpus(f.logical_devices)
         strategies = {f"@{len(devices)}cpu": distribute.build_strategy("mirrored", devices)}
         print(f"CPU figures: one device vs MirroredStrategy over {len(devices)} logical devices of "
@@ -262,7 +258,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    import sys
     try:
         main(BENCH(sys.argv))
     except flags.Error as e:

@@ -1,8 +1,10 @@
-"""Plain configuration objects for every part of a run. No absl in here.
+"""Plain configuration objects for every part of a run, and the `Experiment` that
+holds them. No absl in here.
 
 `famus_tf.main` turns parsed flags into these; library code receives them as
-arguments. Defaults are the paper's where it gives one (see docs in README.md and
-the `launch/` flagfiles for per-setting values).
+arguments. These dataclass defaults are the only defaults: the flags in flags/ take
+theirs from here. They are the paper's where it gives one (the `launch/` flagfiles
+hold the per-setting values).
 """
 import dataclasses
 from typing import Optional, Tuple
@@ -14,7 +16,9 @@ class MetaConfig:
     method: str = "mwnet"            # plain | mwnet | l2r | mlc
     famus: bool = True               # gate the second-order paths with learned samplers
     gate_policy: str = "learned"     # learned | random (Random-K) | fixed (every candidate on)
-    candidates: str = "all"          # all | top:N | block:PREFIX[,PREFIX] (see meta/selection.py)
+                                     # | off (no candidate on); meta/step.py GATE_POLICIES
+    candidates: str = "all"          # all | top:N | block:PREFIX[,PREFIX] (see meta/selection.py);
+                                     # the flag also takes last_stage (models.parse_candidates)
     head_prefix: str = "head"        # variable-path prefix of the classifier
     head_always_on: bool = True      # the classifier's second-order path is always kept
     num_active: int = 4              # K of Eq. 10 (and of Random-K)
@@ -93,6 +97,30 @@ class RunConfig:
     logical_cpus: int = 0            # split the CPU into this many logical devices
     tpu_address: str = ""
     sync_batchnorm: bool = False     # BatchNorm over the global batch (changes the maths)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseConfig:
+    """The synthetic label noise of the training set (data/noise.py)."""
+    noise_type: str = "symmetric"    # one of data/noise.py NOISE_TYPES
+    rate: float = 0.4                # r
+    seed: int = 0                    # seed of the noise and of the meta-set split
+    transition: Optional[Tuple[Tuple[float, ...], ...]] = None  # noise_type=transition: T
+    path: Optional[str] = None       # noise_type=file: noisy labels (.npz or text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """Every part of one run."""
+    run: RunConfig
+    data: DataConfig
+    noise: NoiseConfig
+    meta: MetaConfig
+    optim: OptimConfig
+
+    def as_dict(self):
+        """The resolved configuration, as written to MODEL_DIR/config.json."""
+        return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
 
 
 def to_dict(*configs):

@@ -1,7 +1,24 @@
 """absl flag definitions of famus_tf.main, grouped by concern (one module a group).
 
-Importing this package defines every flag on absl's global FLAGS. Only
-`famus_tf.main` reads them; it turns them into the plain config objects of
-famus_tf/config.py.
+Each group module has `define(flag_values)`, which defines its flags with the
+defaults of the dataclasses in famus_tf/config.py (the one source of defaults) and
+registers the format checks of their owners (a bad value: one message at parsing),
+and, where the group owns a config, `config(flag_values)`, which turns parsed flags
+into it. Importing this package defines every group on absl's global FLAGS; the
+data commands (`famus_tf.data.check`, `famus_tf.data.convert`) define the data and
+noise groups on their own FlagValues.
 """
-from flags import data, distribute, famus, method, model, noise, optim, run  # noqa: F401
+from absl import flags as _absl_flags
+
+from flags import data, distribute, famus, method, model, noise, optim, run
+
+GROUPS = (model, data, distribute, method, famus, noise, optim, run)  # model before famus:
+# the candidates check reads --model
+
+
+def define_all(flag_values):
+    for group in GROUPS:
+        group.define(flag_values)
+
+
+define_all(_absl_flags.FLAGS)

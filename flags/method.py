@@ -1,10 +1,35 @@
 """Meta-learning method flags (the meta model and its optimiser, beta)."""
 from absl import flags
 
-flags.DEFINE_enum("method", "mwnet", ["plain", "mwnet", "l2r", "mlc"], "Training method.")
-flags.DEFINE_float("meta_lr", 1e-3, "beta: meta-model learning rate.", lower_bound=0.0)
-flags.DEFINE_float("meta_momentum", 0.9, "Meta-model SGD momentum (Nesterov).", lower_bound=0.0)
-flags.DEFINE_float("meta_weight_decay", 5e-4, "Meta-model weight decay.", lower_bound=0.0)
-flags.DEFINE_bool("normalise_weights", True, "MW-Net: normalise example weights to sum 1.")
-flags.DEFINE_integer("weighting_hidden", 100, "MW-Net weighting network width.", lower_bound=1)
-flags.DEFINE_bool("mlc_reset", False, "MLC: reset T to I every step (official MLC code).")
+from famus_tf import models
+from famus_tf.config import MetaConfig
+from flags.fill import fill
+
+D = MetaConfig()
+
+
+def define(fv):
+    flags.DEFINE_enum("method", D.method, ["plain", "mwnet", "l2r", "mlc"], "Training method.",
+                      flag_values=fv)
+    flags.DEFINE_float("meta_lr", D.meta_lr, "beta: meta-model learning rate.", lower_bound=0.0,
+                       flag_values=fv)
+    flags.DEFINE_float("meta_momentum", D.meta_momentum, "Meta-model SGD momentum (Nesterov).",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_float("meta_weight_decay", D.meta_weight_decay, "Meta-model weight decay.",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_bool("normalise_weights", D.normalise_weights, "MW-Net: normalise example weights "
+                      "to sum 1.", flag_values=fv)
+    flags.DEFINE_integer("weighting_hidden", D.weighting_hidden, "MW-Net weighting network width.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_bool("mlc_reset", D.mlc_reset, "MLC: reset T to I every step (official MLC code).",
+                      flag_values=fv)
+
+
+def config(fv):
+    """The MetaConfig (method, FaMUS and model flags): `last_stage` candidates expanded for
+    --model, the number of traced segments resolved (0 with XLA or on a TPU)."""
+    segments = fv.num_segments
+    if segments is None:
+        segments = 0 if fv.xla or fv.strategy == "tpu" else D.num_segments
+    return fill(MetaConfig, fv, candidates=models.parse_candidates(fv.candidates, fv.model),
+                head_prefix=models.head_prefix(fv.model), num_segments=segments)

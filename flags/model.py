@@ -1,7 +1,13 @@
 """Model flags."""
 from absl import flags
 
+from famus_tf.config import RunConfig
 from famus_tf.models import MODEL_NAMES
 
-flags.DEFINE_enum("model", "small_cnn", list(MODEL_NAMES), "Base network.")
-flags.DEFINE_string("weights_path", None, "Local weights file to start from (never downloaded).")
+D = RunConfig()
+
+
+def define(fv):
+    flags.DEFINE_enum("model", D.model, list(MODEL_NAMES), "Base network.", flag_values=fv)
+    flags.DEFINE_string("weights_path", D.weights_path, "Local weights file to start from (never "
+                        "downloaded).", flag_values=fv)

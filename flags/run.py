@@ -1,18 +1,36 @@
 """Run flags: output, length, seeds, compilation, checkpoints, export."""
 from absl import flags
 
-flags.DEFINE_string("model_dir", "runs/quickstart", "Checkpoints, TensorBoard logs, export.")
-flags.DEFINE_integer("epochs", 30, "Training epochs.", lower_bound=0)
-flags.DEFINE_integer("max_steps", 0, "Stop after this many steps, for schedules given in "
-                     "iterations (0: run --epochs).", lower_bound=0)
-flags.DEFINE_integer("steps_per_call", 10, "Training steps per compiled call.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Seed of initialisation and data order.")
-flags.DEFINE_bool("xla", False, "Compile the step with XLA (jit_compile).")
-flags.DEFINE_integer("checkpoint_every", 200, "Steps between checkpoints.", lower_bound=1)
-flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
-flags.DEFINE_bool("export", True, "Export a SavedModel at the end of training.")
-flags.DEFINE_bool("export_only", False, "Export the latest checkpoint's network and exit.")
-flags.DEFINE_bool("profile_split", True, "Once per epoch, time the virtual, meta and actual "
-                  "parts of a step on a fixed batch (TensorBoard time/*).")
-flags.DEFINE_bool("compare_baseline", False, "Also train plain cross-entropy on the same noisy "
-                  "labels and print both test accuracies.")
+from famus_tf.config import RunConfig
+from flags.fill import fill, ints
+
+D = RunConfig()
+
+
+def define(fv):
+    flags.DEFINE_string("model_dir", D.model_dir, "Checkpoints, TensorBoard logs, export.",
+                        flag_values=fv)
+    flags.DEFINE_integer("epochs", D.epochs, "Training epochs.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("max_steps", D.max_steps, "Stop after this many steps, for schedules given "
+                         "in iterations (0: run --epochs).", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("steps_per_call", D.steps_per_call, "Training steps per compiled call.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("seed", D.seed, "Seed of initialisation and data order.", flag_values=fv)
+    flags.DEFINE_bool("xla", D.xla, "Compile the step with XLA (jit_compile).", flag_values=fv)
+    flags.DEFINE_integer("checkpoint_every", D.checkpoint_every, "Steps between checkpoints.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("keep_checkpoints", D.keep_checkpoints, "Checkpoints kept.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_bool("export", D.export, "Export a SavedModel at the end of training.",
+                      flag_values=fv)
+    flags.DEFINE_bool("export_only", D.export_only, "Export the latest checkpoint's network and "
+                      "exit.", flag_values=fv)
+    flags.DEFINE_bool("profile_split", D.profile_split, "Once per epoch, time the virtual, meta and "
+                      "actual parts of a step on a fixed batch (TensorBoard time/*).", flag_values=fv)
+    flags.DEFINE_bool("compare_baseline", D.compare_baseline, "Also train plain cross-entropy on "
+                      "the same noisy labels and print both test accuracies.", flag_values=fv)
+
+
+def config(fv):
+    """The RunConfig (from the run, model, distribute and lr_epochs flags)."""
+    return fill(RunConfig, fv, lr_epochs=ints("lr_epochs", fv.lr_epochs), devices=tuple(fv.devices))

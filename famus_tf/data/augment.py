@@ -18,6 +18,18 @@ import tensorflow as tf
 from famus_tf.meta import counter_rng
 
 AUGMENTATIONS = ("none", "crop_flip", "crop_flip:N", "resized_crop:N")
+FORMATS = "none | crop_flip (pad 4) | crop_flip:SIZE | resized_crop:SIZE"
+
+
+def parse(spec):
+    """(kind, crop size or None) of an augmentation spec (see module doc); raises
+    ValueError ('unknown augmentation ...', naming --augment) on any other string."""
+    if spec in ("none", "crop_flip"):
+        return spec, None
+    kind, _, size = spec.partition(":")
+    if kind in ("crop_flip", "resized_crop") and size.isdigit():
+        return kind, int(size)
+    raise ValueError(f"--augment: unknown augmentation {spec!r}; expected {FORMATS}")
 
 
 def _uniform(n, step, stream, dtype=tf.float32):
@@ -91,13 +103,11 @@ def _resample(images, coords, axis):
 
 def apply(spec, images, step, stream):
     """Augments a float batch by `spec` (see module doc)."""
-    if spec == "none":
+    kind, size = parse(spec)
+    if kind == "none":
         return images
-    if spec == "crop_flip":
+    if kind == "crop_flip" and size is None:
         return random_flip(random_crop(images, images.shape[1], step, stream, pad=4), step, stream + 1)
-    kind, _, size = spec.partition(":")
-    if kind == "crop_flip" and size.isdigit():
-        return random_flip(random_crop(images, int(size), step, stream), step, stream + 1)
-    if kind == "resized_crop" and size.isdigit():
-        return random_flip(random_resized_crop(images, int(size), step, stream), step, stream + 1)
-    raise ValueError(f"unknown augmentation {spec!r}; known: {', '.join(AUGMENTATIONS)}")
+    if kind == "crop_flip":
+        return random_flip(random_crop(images, size, step, stream), step, stream + 1)
+    return random_flip(random_resized_crop(images, size, step, stream), step, stream + 1)

@@ -1,48 +1,39 @@
 """Check a prepared data set before training: `python -m famus_tf.data.check --dataset=... --data_dir=...`.
 
-Prints per-split image counts and class counts, and names every problem: a malformed
-list line or a label out of range (file and line, from the loaders), and every missing,
-unreadable or corrupt image file (decoded with Pillow). Exits 0 when nothing is wrong,
-1 otherwise.
+Takes the data flags of famus_tf.main (flags/data.py, so --label_set, --cnwl_level,
+--source, ... select the same files as in training) and every data set of the
+registry (data/datasets.py): prints per-split image counts and class counts, and
+names every problem: a malformed list line or a label out of range (file and line,
+from the loaders), and every missing, unreadable or corrupt image file (decoded with
+Pillow). Exits 0 when nothing is wrong, 1 otherwise, 2 on bad flags.
 """
 import sys
 
 import numpy as np
 from absl import flags
 
+from famus_tf.config import DataConfig
+from famus_tf.data import datasets, images as images_lib
+from flags import data as data_flags
+
 CHECK = flags.FlagValues()
-flags.DEFINE_string("dataset", None, "clothing1m, webvision, cifar10, cifar100 or digits.",
-                    flag_values=CHECK)
-flags.DEFINE_string("data_dir", None, "The data set's directory.", flag_values=CHECK)
+data_flags.define(CHECK)
 flags.DEFINE_integer("max_files", 0, "Scan at most this many image files per split (0: all).",
-                     flag_values=CHECK)
+                     lower_bound=0, flag_values=CHECK)
+PROG = "famus_tf.data.check"
 
 
-def splits_of(dataset, data_dir):
+def splits_of(data_cfg):
     """{split: (images or file paths, labels)} and the number of classes."""
-    if dataset == "clothing1m":
-        from famus_tf.data import clothing1m
-        d = clothing1m.load_clothing1m(data_dir)
-        return {"train": d["train"][:2], "val": d["val"], "test": d["test"]}, d["num_classes"]
-    if dataset == "webvision":
-        from famus_tf.data import webvision
-        d = webvision.load_webvision(data_dir)
-        return {k: d[k] for k in ("train", "val", "imagenet_val")}, d["num_classes"]
-    if dataset in ("cifar10", "cifar100"):
-        from famus_tf.data import cifar
-        d = cifar.load_cifar(dataset, data_dir)
-        return {"train": d["train"], "test": d["test"]}, d["num_classes"]
-    if dataset == "digits":
-        from famus_tf.data import digits
-        d = digits.load_digits_splits()
-        return {"train": d["train"], "test": d["test"]}, digits.NUM_CLASSES
-    raise ValueError(f"--dataset: unknown {dataset!r}")
+    return datasets.get(data_cfg.dataset).check_splits(data_cfg)
 
 
-def check(dataset, data_dir, max_files=0, out=print):
-    """Runs every check; returns the number of problems found."""
+def check(dataset, data_dir=None, max_files=0, out=print, data_cfg=None):
+    """Runs every check on `dataset` in `data_dir` (or as `data_cfg` selects); returns
+    the number of problems found."""
+    data_cfg = data_cfg or DataConfig(dataset=dataset, data_dir=data_dir)
     try:
-        parts, num_classes = splits_of(dataset, data_dir)
+        parts, num_classes = splits_of(data_cfg)
     except (ValueError, FileNotFoundError) as e:
         out(f"ERROR {e}")
         return 1
@@ -54,7 +45,6 @@ def check(dataset, data_dir, max_files=0, out=print):
         if len(labels) and empty.size:
             out(f"  WARNING {split}: {empty.size} class(es) without examples, first {empty[0]}")
         if images.dtype.kind in "US":
-            from famus_tf.data import images as images_lib
             todo = images[:max_files] if max_files else images
             _, bad = images_lib.scan(todo)
             for path, reason in bad:
@@ -66,15 +56,20 @@ def check(dataset, data_dir, max_files=0, out=print):
 
 
 def main(argv):
-    del argv
-    if not CHECK.dataset or (CHECK.dataset != "digits" and not CHECK.data_dir):
-        sys.exit("famus_tf.data.check: --dataset and --data_dir are required")
-    sys.exit(1 if check(CHECK.dataset, CHECK.data_dir, CHECK.max_files) else 0)
+    if len(argv) > 1:
+        sys.exit(f"{PROG}: unexpected arguments: {' '.join(argv[1:])}")
+    if datasets.get(CHECK.dataset).needs_data_dir and not CHECK.data_dir:
+        print(f"{PROG}: --data_dir is required for --dataset={CHECK.dataset}", file=sys.stderr)
+        sys.exit(2)
+    data_cfg = data_flags.config(CHECK)
+    problems = check(data_cfg.dataset, data_cfg.data_dir, CHECK.max_files, data_cfg=data_cfg)
+    sys.exit(1 if problems else 0)
 
 
 if __name__ == "__main__":
     try:
-        argv = CHECK(sys.argv)
+        args = CHECK(sys.argv)
     except flags.Error as e:
-        sys.exit(f"famus_tf.data.check: {e}")
-    main(argv)
+        print(f"{PROG}: {e}", file=sys.stderr)
+        sys.exit(2)
+    main(args)

@@ -17,6 +17,10 @@ import os
 import pickle
 
 import numpy as np
+import tensorflow_datasets as tfds
+
+from famus_tf.data import prepared
+from famus_tf.data.noise import load_noise_file
 
 INFO = {  # classes, mean, std (0..1 scale, per channel, of the training set)
     "cifar10": (10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
@@ -60,7 +64,6 @@ def _read_batches(name, directory, files):
 
 def _tfds(builder, data_dir, split):
     """A split of a prepared TFDS builder as numpy arrays (read in chunks of 1000)."""
-    import tensorflow_datasets as tfds
     ds = tfds.load(builder, split=split, data_dir=data_dir, download=False, batch_size=1000)
     parts = list(tfds.as_numpy(ds))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -112,7 +115,6 @@ def load_cifar_n(name, data_dir, label_set, source="auto"):
 
 
 def _label_file(name, data_dir, field, label_set, n, num_classes):
-    from famus_tf.data.noise import load_noise_file
     npz = os.path.join(data_dir, f"{name}n.npz")
     txt = os.path.join(data_dir, f"{label_set}.txt")
     if os.path.isfile(npz):
@@ -140,3 +142,40 @@ def long_tailed(images, labels, num_classes, imbalance, seed):
         members = np.flatnonzero(labels == c)
         keep.append(rng.permutation(members)[:n_c])
     return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+# The data sets of this module (entries of data/datasets.py), each `name` = cifar10 | cifar100.
+
+def check_splits(name, data_cfg):
+    """{split: (images, labels)} of the released files, and the number of classes."""
+    d = load_cifar(name, data_cfg.data_dir, data_cfg.source)
+    return {"train": d["train"], "test": d["test"]}, d["num_classes"]
+
+
+def check_splits_n(name, data_cfg):
+    """CIFAR-N: the training split with the human noisy labels of --label_set."""
+    d = load_cifar_n(name, data_cfg.data_dir, data_cfg.label_set, data_cfg.source)
+    images, noisy, _ = d["train"]
+    return {"train": (images, noisy), "test": d["test"]}, d["num_classes"]
+
+
+def prepare(name, data_cfg, noise_cfg, long_tail=False):
+    """CIFAR with synthetic noise; `long_tail`: the exponential profile of
+    `data_cfg.imbalance` drawn from the training set left after the meta set."""
+    d = load_cifar(name, data_cfg.data_dir, data_cfg.source)
+    images, labels = d["train"]
+    keep = None
+    if long_tail:
+        keep = lambda y: long_tailed(None, y, d["num_classes"], data_cfg.imbalance,  # noqa: E731
+                                     noise_cfg.seed)
+    return prepared.with_meta_split(data_cfg.dataset, d["num_classes"], images.shape[1:], d["mean"],
+                                    d["std"], images, labels, d["test"], data_cfg, noise_cfg, keep=keep)
+
+
+def prepare_n(name, data_cfg, noise_cfg):
+    """CIFAR-N: the base CIFAR images with the human noisy labels of `data_cfg.label_set`."""
+    d = load_cifar_n(name, data_cfg.data_dir, data_cfg.label_set, data_cfg.source)
+    images, noisy, clean = d["train"]
+    return prepared.with_meta_split(data_cfg.dataset, d["num_classes"], images.shape[1:], d["mean"],
+                                    d["std"], images, clean, d["test"], data_cfg, noise_cfg,
+                                    noisy=noisy)

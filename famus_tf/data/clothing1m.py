@@ -13,9 +13,10 @@ import os
 
 import numpy as np
 
-from famus_tf.data import lists
+from famus_tf.data import lists, prepared, splits
 
 NUM_CLASSES = 14
+DECODE_SIZE, CROP = 256, 224  # stored size of the images, and the training crop
 FILES = {
     "noisy_kv": ("noisy_label_kv.txt", "image -> noisy label"),
     "clean_kv": ("clean_label_kv.txt", "image -> clean label"),
@@ -69,3 +70,26 @@ def load_clothing1m(root):
         keys, ys = read_keys(_find(root, split), clean, "clean")
         out[split] = (np.asarray([os.path.join(root, k) for k in keys]), ys)
     return out
+
+
+def check_splits(data_cfg):
+    """{split: (paths, labels)} (noisy labels for train) and the number of classes."""
+    d = load_clothing1m(data_cfg.data_dir)
+    return {"train": d["train"][:2], "val": d["val"], "test": d["test"]}, d["num_classes"]
+
+
+def prepare(data_cfg, noise_cfg):
+    """Clothing1M: noisy training list; the meta set is N per class of the training images
+    that also have a clean label (the MW-Net protocol with clean data); clean test set.
+    Decoded at 256x256, trained on random 224 crops (--augment=crop_flip:224)."""
+    d = load_clothing1m(data_cfg.data_dir)
+    paths, noisy, clean = prepared.existing(*d["train"][:1], d["train"][1:], "Clothing1M train")
+    known = np.flatnonzero(clean >= 0)
+    meta_pos, _ = splits.take_per_class(clean[known], data_cfg.meta_per_class, seed=noise_cfg.seed)
+    meta = known[meta_pos]
+    rest = np.setdiff1d(np.arange(len(paths)), meta)
+    test = prepared.existing(*d["test"][:1], d["test"][1:], "Clothing1M test")
+    return prepared.Prepared("clothing1m", NUM_CLASSES, (CROP, CROP, 3), prepared.IMAGENET_MEAN,
+                             prepared.IMAGENET_STD, paths[rest], noisy[rest], None, paths[meta],
+                             clean[meta], *test, decode_size=DECODE_SIZE,
+                             balanced_batches=data_cfg.num_batches)

@@ -14,10 +14,11 @@ import os
 
 import numpy as np
 
-from famus_tf.data import lists
+from famus_tf.data import lists, prepared
 
 NUM_CLASSES = 100
 LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8)
+MEAN, STD = (0.507, 0.487, 0.441), (0.267, 0.256, 0.276)  # the official CNWL recipe
 
 
 def _read(path, image_dir):
@@ -38,3 +39,22 @@ def load_cnwl(root, color="red", level=0.4):
     test = _read(os.path.join(split, "clean_validation"),
                  lambda f, c: os.path.join(root, "validation", str(c), f))
     return {"train": train, "test": test, "num_classes": NUM_CLASSES}
+
+
+def check_splits(color, data_cfg):
+    """{split: (paths, labels)} at --cnwl_level, and the number of classes."""
+    d = load_cnwl(data_cfg.data_dir, color, data_cfg.cnwl_level)
+    return {"train": d["train"], "test": d["test"]}, d["num_classes"]
+
+
+def prepare(color, data_cfg, noise_cfg):
+    """CNWL `color` mini-ImageNet at the level `data_cfg.cnwl_level`, images decoded at
+    `data_cfg.image_size` (32 as in the paper, or 84). No clean labels: plain training until
+    the pseudo-clean meta set of Algorithm 2 lands."""
+    del noise_cfg
+    d = load_cnwl(data_cfg.data_dir, color, data_cfg.cnwl_level)
+    paths, labels = prepared.existing(*d["train"][:1], d["train"][1:], "CNWL train")
+    test = prepared.existing(*d["test"][:1], d["test"][1:], "CNWL validation")
+    size = data_cfg.image_size
+    return prepared.Prepared(data_cfg.dataset, NUM_CLASSES, (size, size, 3), MEAN, STD, paths,
+                             labels, None, *prepared.no_meta_set(paths), *test, decode_size=size)

@@ -5,8 +5,9 @@ scikit-learn) are scaled to uint8 0..255 so that the digits flow through the sam
 uint8 pipeline, preprocessing and SavedModel signature as the image data sets.
 """
 import numpy as np
+from sklearn.datasets import load_digits
 
-from famus_tf.data import splits
+from famus_tf.data import prepared, splits
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (8, 8, 1)
@@ -18,9 +19,22 @@ STD = (0.3758859,)
 
 def load_digits_splits(test_fraction=0.3, seed=0):
     """{'train': (images, labels), 'test': (images, labels)}, a stratified split."""
-    from sklearn.datasets import load_digits
     d = load_digits()
     images = np.round(d.images * 255.0 / 16.0).astype(np.uint8)[..., None]
     labels = d.target.astype(np.int64)
     train, test = splits.stratified_split(labels, test_fraction, seed)
     return {"train": (images[train], labels[train]), "test": (images[test], labels[test])}
+
+
+def check_splits(data_cfg):
+    """{split: (images, labels)} and the number of classes, for data/check.py."""
+    del data_cfg
+    return load_digits_splits(), NUM_CLASSES
+
+
+def prepare(data_cfg, noise_cfg):
+    """The Prepared digits: meta set out of the training split, then the noise."""
+    parts = load_digits_splits(seed=0)
+    images, labels = parts["train"]
+    return prepared.with_meta_split("digits", NUM_CLASSES, IMAGE_SHAPE, MEAN, STD, images, labels,
+                                    parts["test"], data_cfg, noise_cfg)

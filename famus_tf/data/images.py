@@ -13,11 +13,11 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 
 def scan(paths):
     """(ok mask [N] bool, [(path, reason)] for each bad file), checked with Pillow."""
-    from PIL import Image
     ok = np.ones(len(paths), bool)
     bad = []
     for i, path in enumerate(paths):

@@ -12,24 +12,25 @@
   transition           a user matrix T; each label is resampled from its row.
   file                 noisy labels read from a file (e.g. CIFAR-10N), see load_noise_file.
 """
-import dataclasses
 import os
-from typing import Optional, Tuple
 
 import numpy as np
+
+from famus_tf.config import NoiseConfig  # noqa: F401  (the config corrupt() takes)
 
 NOISE_TYPES = ("none", "symmetric", "symmetric_exclusive", "asymmetric", "pairflip", "twoflip",
                "transition", "file")
 CIFAR10_ASYM = {9: 1, 2: 0, 4: 7, 3: 5, 5: 3}
 
 
-@dataclasses.dataclass(frozen=True)
-class NoiseConfig:
-    noise_type: str = "none"
-    rate: float = 0.0
-    seed: int = 0
-    transition: Optional[Tuple[Tuple[float, ...], ...]] = None
-    path: Optional[str] = None
+def parse_transition(text):
+    """The matrix of --noise_transition ('0.8,0.2;0.1,0.9': rows ';', entries ','), or None."""
+    if text is None:
+        return None
+    try:
+        return tuple(tuple(float(x) for x in row.split(",")) for row in text.split(";"))
+    except ValueError:
+        raise ValueError(f"--noise_transition: cannot parse {text!r} (rows ';', entries ',')")
 
 
 def check_transition(matrix, num_classes):

@@ -8,6 +8,8 @@ their iterators are checkpointed with the rest of the run.
 """
 import tensorflow as tf
 
+from famus_tf.data import images as images_lib
+
 
 def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None, order=None,
                  shard=(1, 0), skip_batches=0):
@@ -40,8 +42,7 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
     if shard[0] > 1 or skip_batches:
         ds = ds.batch(batch_size, drop_remainder=True).shard(*shard).skip(skip_batches).unbatch()
     if decode_size:
-        from famus_tf.data import images
-        ds = images.decode_or_skip(ds, decode_size, "training stream")
+        ds = images_lib.decode_or_skip(ds, decode_size, "training stream")
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -50,8 +51,7 @@ def eval_stream(arrays, batch_size, decode_size=None):
     named), last batch kept."""
     ds = tf.data.Dataset.from_tensor_slices(tuple(arrays))
     if decode_size:
-        from famus_tf.data import images
-        ds = images.decode_or_skip(ds, decode_size, "evaluation")
+        ds = images_lib.decode_or_skip(ds, decode_size, "evaluation")
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -14,7 +14,10 @@ import os
 
 import numpy as np
 
-from famus_tf.data import lists
+from famus_tf.data import lists, prepared
+
+NUM_CLASSES = 50  # mini-WebVision
+DECODE_SIZE, CROP = 320, 299  # stored size of the images, and the training crop
 
 
 def read_list(path, prefix=""):
@@ -34,7 +37,7 @@ def read_synsets(path, num_classes):
     return synsets[:num_classes]
 
 
-def load_webvision(root, num_classes=50, imagenet_root=None):
+def load_webvision(root, num_classes=NUM_CLASSES, imagenet_root=None):
     """{'train': (paths, labels), 'val': ..., 'imagenet_val': ..., 'num_classes'}."""
     info = os.path.join(root, "info")
     out = {"num_classes": num_classes}
@@ -52,3 +55,29 @@ def load_webvision(root, num_classes=50, imagenet_root=None):
         labels += [c] * len(files)
     out["imagenet_val"] = (np.asarray(paths), np.asarray(labels, np.int64))
     return out
+
+
+def check_splits(data_cfg):
+    """{split: (paths, labels)} and the number of classes."""
+    d = load_webvision(data_cfg.data_dir)
+    return {k: d[k] for k in ("train", "val", "imagenet_val")}, d["num_classes"]
+
+
+def prepare(data_cfg, noise_cfg):
+    """mini-WebVision (50 classes), decoded at 320, trained on random-resized 299 crops
+    (class-balanced epochs of `num_batches` batches when num_batches > 0),
+    tested on the WebVision validation set and, where `imagenet/val/<synset>/` is present,
+    on the ILSVRC12 validation images of the same classes (center 299 crops, top-1/top-5).
+    No clean labels exist: the meta set of FaMUS is the pseudo-clean set of Algorithm 2
+    (not yet implemented)."""
+    del noise_cfg
+    d = load_webvision(data_cfg.data_dir)
+    paths, labels = prepared.existing(*d["train"][:1], d["train"][1:], "WebVision train")
+    test = prepared.existing(*d["val"][:1], d["val"][1:], "WebVision val")
+    extra = {}
+    if len(d["imagenet_val"][1]):  # ILSVRC12 val images of the same 50 classes, if present
+        extra["imagenet_val"] = d["imagenet_val"]
+    return prepared.Prepared("webvision", NUM_CLASSES, (CROP, CROP, 3), prepared.IMAGENET_MEAN,
+                             prepared.IMAGENET_STD, paths, labels, None, *prepared.no_meta_set(paths),
+                             *test, decode_size=DECODE_SIZE, extra_tests=extra,
+                             balanced_batches=data_cfg.num_batches or None)

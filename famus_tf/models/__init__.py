@@ -13,8 +13,10 @@ Registry API:
   MODEL_NAMES                       tuple of registered names
   stage_prefixes(name) -> tuple     variable-path prefixes of the stages, in depth order
                                     (every trainable variable path starts with one)
-  last_stage(name) -> str           prefix of the last stage below the head, the default
-                                    FaMUS candidate block ('block:' + last_stage(name))
+  last_stage(name) -> str           prefix of the last stage below the head, the FaMUS
+                                    candidate block of the paper settings ('block:' + it)
+  parse_candidates(spec, name)      a candidate spec of meta/selection.py, with
+                                    'last_stage' expanded for the model; checks the format
   head_prefix(name) -> str          prefix of the classifier variables ('head')
   floatx_dtype_policy()             context: new layers follow floatx (build_model uses it)
 
@@ -27,6 +29,7 @@ import os
 
 import keras
 
+from famus_tf.meta import selection
 from famus_tf.models import applications, cifar_resnets
 from famus_tf.models.preact_resnet import preact_resnet18
 from famus_tf.models.small_cnn import small_cnn
@@ -78,6 +81,23 @@ def stage_prefixes(name):
 def last_stage(name):
     """Prefix of the last stage below the head (e.g. 'stage4', 'conv5', 'conv_7b')."""
     return _entry(name)[1][-2]
+
+
+def parse_candidates(spec, name):
+    """The FaMUS candidate spec for model `name`: 'last_stage' becomes 'block:<last stage>';
+    'all', 'top:N' and 'block:PREFIX[,PREFIX]' pass through once meta/selection.py, which
+    owns the format, accepts them. Raises ValueError naming --candidates otherwise."""
+    if spec == "last_stage":
+        spec = "block:" + last_stage(name)
+    # selection.resolve on stand-in paths: one per block prefix asked for, and the head.
+    prefixes = spec.partition(":")[2].split(",") if spec.startswith("block:") else []
+    paths = [p + "/kernel" for p in prefixes if p] + ["stem/kernel", _HEAD + "/kernel"]
+    try:
+        selection.resolve(paths, spec, _HEAD)
+    except ValueError as e:
+        raise ValueError(f"--candidates: expected all, top:N, block:PREFIX[,PREFIX] or last_stage, "
+                         f"got {spec!r} ({e})") from None
+    return spec
 
 
 def head_prefix(name):

@@ -1,5 +1,6 @@
 """Evaluation on a held-out set: top-1, top-5 and mean loss."""
 import tensorflow as tf
+from absl import logging
 
 from famus_tf.data import augment, pipeline
 
@@ -33,7 +34,6 @@ class Evaluator:
                 total[k] += float(v)
         n = max(total[3], 1.0)
         if int(total[3]) < self.count:
-            from absl import logging
             logging.warning("evaluated %d of %d images: %d unreadable file(s) skipped (named above)",
                             int(total[3]), self.count, self.count - int(total[3]))
         return {"top1": total[0] / n, "top5": total[1] / n, "loss": total[2] / n, "count": int(total[3])}

@@ -15,7 +15,7 @@ step (the order is a function of the seed, so this is exact).
 import numpy as np
 import tensorflow as tf
 
-from famus_tf.data import balanced, pipeline
+from famus_tf.data import balanced, pipeline, records
 
 
 def streams(strategy, data, data_cfg, seed, epochs, with_meta, skip_steps=0):
@@ -48,7 +48,6 @@ def streams(strategy, data, data_cfg, seed, epochs, with_meta, skip_steps=0):
 
 def _records_stream(records_dir, data, batch, seed, shard, skip):
     """The training split from TFRecords (data/records.py), as (images, labels, is_clean)."""
-    from famus_tf.data import records
     has_clean = "clean" in records.read_metadata(records_dir, "train")["columns"]
     balanced_spec = (data.balanced_batches, data.num_classes) if data.balanced_batches else None
     ds = records.train_stream(records_dir, "train", batch, seed,

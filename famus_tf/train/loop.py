@@ -1,6 +1,11 @@
 """The training program: data, model, learner, the multi-step loop, evaluation,
 summaries, checkpoints and export. Receives plain config objects; reads no flags.
 
+`Trainer.run` reads like the algorithm; each part is a method with a name (build,
+restore, open_summaries, compile_loop, build_evaluators, train_epoch, evaluate,
+write_summaries, finish, export, clean_up), so that a recipe with other networks or
+an end-of-epoch step subclasses the Trainer and overrides or reuses the parts.
+
 Under a tf.distribute strategy (train/distribute.py) the networks, the meta model,
 the samplers and every optimiser are created in `strategy.scope()`, the input comes
 from train/inputs.py, and the multi-step loop calls `strategy.run` per step. Only the chief writes the
@@ -9,8 +14,9 @@ save into private temporary directories (saving is collective) and resume from t
 chief's checkpoint.
 """
 import dataclasses
+import hashlib
 import os
-import sys
+import shutil
 import time
 
 import keras
@@ -19,24 +25,15 @@ import tensorflow as tf
 from absl import logging
 
 from famus_tf import models
-from famus_tf.config import DataConfig, MetaConfig, OptimConfig, RunConfig, to_dict
+from famus_tf.config import Experiment  # noqa: F401  (what a Trainer runs)
 from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
-from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.meta import replicas
+from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import checkpoint, distribute, evaluate, inputs
+from famus_tf.train.export import export_classifier
+from famus_tf.train.profile import StepSplit
+from famus_tf.train.progress import progress
 from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    run: RunConfig
-    data: DataConfig
-    noise: noise_lib.NoiseConfig
-    meta: MetaConfig
-    optim: OptimConfig
-
-    def as_dict(self):
-        return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
@@ -90,151 +87,225 @@ class Trainer:
         self.exp = experiment
         self.data = prepared or datasets.prepare(experiment.data, experiment.noise)
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = distribute.is_chief(self.strategy)
+        self.write_dir = distribute.write_dir(experiment.run.model_dir, self.strategy)
+        self.steps_per_epoch = (self.data.balanced_batches
+                                or len(self.data.train_labels) // experiment.data.batch_size)
+        self.total = experiment.run.epochs * self.steps_per_epoch
+        if experiment.run.max_steps:
+            self.total = min(self.total, experiment.run.max_steps)
 
     def run(self):
-        exp, data, strategy = self.exp, self.data, self.strategy
-        run = exp.run
-        chief = distribute.is_chief(strategy)
-        write_dir = distribute.write_dir(run.model_dir, strategy)
-        keras.utils.set_random_seed(run.seed)
-        if chief:
-            checkpoint.check_and_write_config(run.model_dir, exp.as_dict())
-        steps_per_epoch = data.balanced_batches or len(data.train_labels) // exp.data.batch_size
-        optim_cfg = dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
-            set(exp.optim.lr_boundaries) | {e * steps_per_epoch for e in run.lr_epochs})))
-        with strategy.scope():
-            model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
+        """Trains epoch by epoch from the last checkpoint; returns the final results."""
+        keras.utils.set_random_seed(self.exp.run.seed)
+        if self.chief:
+            checkpoint.check_and_write_config(self.exp.run.model_dir, self.exp.as_dict())
+        self.build()
+        self.restore()
+        self.open_summaries()
+        self.compile_loop()
+        self.build_evaluators()
+        history = []
+        while self.step < self.total and not self.exp.run.export_only:
+            epoch, pos = divmod(self.step, self.steps_per_epoch)
+            t_epoch = time.perf_counter()
+            last = self.train_epoch(epoch, pos)
+            result = self.evaluate(epoch, time.perf_counter() - t_epoch)
+            self.write_summaries(result, last)
+            history.append(result)
+            self.manager.save(checkpoint_number=self.step)
+        final = self.finish()
+        self.clean_up()
+        final["history"] = history
+        return final
+
+    # -- the parts ----------------------------------------------------------------------
+
+    def optim_config(self):
+        """The base optimiser's config, epoch boundaries (--lr_epochs) added as iterations."""
+        exp = self.exp
+        return dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
+            set(exp.optim.lr_boundaries) | {e * self.steps_per_epoch for e in exp.run.lr_epochs})))
+
+    def build(self):
+        """The base network and its MetaLearner, in the strategy's scope."""
+        run, data = self.exp.run, self.data
+        with self.strategy.scope():
+            self.model = models.build_model(run.model, data.num_classes, data.image_shape,
+                                            run.weights_path)
             if run.sync_batchnorm:
-                distribute.sync_batchnorm(model)
-            learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
+                distribute.sync_batchnorm(self.model)
+            self.learner = MetaLearner(self.model, data.num_classes, self.exp.meta, self.optim_config())
+        selection = self.learner.selection
+        self.num_candidates = len(selection.candidates) if selection else 0
 
-        def streams(skip_steps=0):
-            return inputs.streams(strategy, data, exp.data, run.seed, run.epochs,
-                                  learner.method is not None, skip_steps)
+    def streams(self, skip_steps=0):
+        """(train iterator, meta iterator or None), starting after `skip_steps` steps."""
+        run = self.exp.run
+        return inputs.streams(self.strategy, self.data, self.exp.data, run.seed, run.epochs,
+                              self.learner.method is not None, skip_steps)
 
+    def restore(self):
+        """The input streams, the run's counters and the checkpoint manager; restores the
+        latest checkpoint if there is one (sets `self.step`)."""
+        run, strategy = self.exp.run, self.strategy
         # One device: the iterators are checkpointed. Distributed iterators cannot be
         # saved; they are rebuilt at the restored step instead (same order, skipped).
         single = strategy is tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
-        train_it, meta_it = streams() if single else (None, None)
-        n_cand = len(learner.selection.candidates) if learner.selection else 0
+        self.train_it, self.meta_it = self.streams() if single else (None, None)
         with strategy.scope():
-            best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
-            counts = tf.Variable(tf.zeros([n_cand], tf.float64), name="selection_counts")
-        trackables = dict(learner.trackables(), best_top1=best, selection_counts=counts)
-        if train_it is not None:
-            trackables["train_iterator"] = train_it
-        if meta_it is not None:
-            trackables["meta_iterator"] = meta_it
-        mgr, restored = checkpoint.manager(write_dir, run.keep_checkpoints,
-                                           restore_from=None if chief else run.model_dir, **trackables)
-        if restored:
-            logging.info("resumed from %s at step %d", restored,
-                         int(learner.optimizer.iterations.numpy()))
+            self.best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
+            self.counts = tf.Variable(tf.zeros([self.num_candidates], tf.float64),
+                                      name="selection_counts")
+        trackables = dict(self.learner.trackables(), best_top1=self.best,
+                          selection_counts=self.counts)
+        if self.train_it is not None:
+            trackables["train_iterator"] = self.train_it
+        if self.meta_it is not None:
+            trackables["meta_iterator"] = self.meta_it
+        self.manager, self.restored = checkpoint.manager(
+            self.write_dir, run.keep_checkpoints,
+            restore_from=None if self.chief else run.model_dir, **trackables)
+        self.step = int(self.learner.optimizer.iterations.numpy())
+        if self.restored:
+            logging.info("resumed from %s at step %d", self.restored, self.step)
         if not single:
-            train_it, meta_it = streams(int(learner.optimizer.iterations.numpy()))
-        summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=chief)
-        if not restored and chief:
-            summaries.hparams(_flat_hparams(exp))
-            noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
-                                      data.train_labels, data.train_clean, exp.noise)
-            ns = data.noise_summary()
-            if ns is not None:
-                table = np.array2string(ns["transition"], precision=3, suppress_small=True)
-                logging.info("noise: realised rate %.4f; transition (rows: true class)\n%s",
-                             ns["realised_rate"], table)
-                summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
-                summaries.image(0, "noise/transition", ns["transition"])
-                summaries.text(0, "noise/transition_table", table)
-        per_replica = exp.data.batch_size // strategy.num_replicas_in_sync
-        loop = tf.function(_multi_step(strategy, learner, train_it, meta_it, data.mean, data.std,
-                                       n_cand, per_replica, exp.data.augment, run.xla), autograph=False)
+            self.train_it, self.meta_it = self.streams(self.step)
+        if run.export_only and not self.restored:
+            raise FileNotFoundError(f"--export_only: no checkpoint in {run.model_dir}")
+
+    def open_summaries(self):
+        """The TensorBoard writer; on a fresh run, the hparams and the realised noise."""
+        run, data = self.exp.run, self.data
+        self.summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=self.chief)
+        if self.restored or not self.chief:
+            return
+        self.summaries.hparams(_flat_hparams(self.exp))
+        noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
+                                  data.train_labels, data.train_clean, self.exp.noise)
+        ns = data.noise_summary()
+        if ns is not None:
+            table = np.array2string(ns["transition"], precision=3, suppress_small=True)
+            logging.info("noise: realised rate %.4f; transition (rows: true class)\n%s",
+                         ns["realised_rate"], table)
+            self.summaries.scalars(0, {"noise/realised_rate": ns["realised_rate"]})
+            self.summaries.image(0, "noise/transition", ns["transition"])
+            self.summaries.text(0, "noise/transition_table", table)
+
+    def compile_loop(self):
+        """`self.loop(n)`: n training steps in one compiled call."""
+        data, exp = self.data, self.exp
+        per_replica = exp.data.batch_size // self.strategy.num_replicas_in_sync
+        self.loop = tf.function(_multi_step(self.strategy, self.learner, self.train_it, self.meta_it,
+                                            data.mean, data.std, self.num_candidates, per_replica,
+                                            exp.data.augment, exp.run.xla), autograph=False)
+
+    def build_evaluators(self):
+        """Evaluators of the test set and any extra test sets; the step-time splitter."""
+        data, exp, learner = self.data, self.exp, self.learner
         crop = data.image_shape[0] if data.decode_size else None
-        evaluator = evaluate.Evaluator(model, data.test_images, data.test_labels, data.mean, data.std,
-                                       exp.data.eval_batch_size, data.decode_size, crop)
-        extra_evaluators = {name: evaluate.Evaluator(model, x, y, data.mean, data.std,
-                                                     exp.data.eval_batch_size, data.decode_size, crop)
-                            for name, (x, y) in data.extra_tests.items()}
-        names = [model.trainable_variables[i].path for i in learner.selection.candidates] if n_cand else []
-        splitter = None
-        if (learner.method is not None and run.profile_split and not data.decode_size
-                and strategy.num_replicas_in_sync == 1):
-            from famus_tf.train.profile import StepSplit
+
+        def evaluator(x, y):
+            return evaluate.Evaluator(self.model, x, y, data.mean, data.std,
+                                      exp.data.eval_batch_size, data.decode_size, crop)
+
+        self.evaluator = evaluator(data.test_images, data.test_labels)
+        self.extra_evaluators = {name: evaluator(x, y) for name, (x, y) in data.extra_tests.items()}
+        self.splitter = None
+        if (learner.method is not None and exp.run.profile_split and not data.decode_size
+                and self.strategy.num_replicas_in_sync == 1):
             prep = lambda a: pipeline.preprocess(a, data.mean, data.std, learner.dtype)  # noqa: E731
             b, mb = exp.data.batch_size, min(exp.data.meta_batch_size, len(data.meta_labels))
-            splitter = StepSplit(learner, (prep(data.train_images[:b]), tf.constant(data.train_labels[:b]),
-                                           prep(data.meta_images[:mb]), tf.constant(data.meta_labels[:mb])))
-        history = []
-        step = int(learner.optimizer.iterations.numpy())
-        if run.export_only and not restored:
-            raise FileNotFoundError(f"--export_only: no checkpoint in {run.model_dir}")
-        total = run.epochs * steps_per_epoch
-        if run.max_steps:
-            total = min(total, run.max_steps)
-        while step < total and not run.export_only:
-            epoch, pos = divmod(step, steps_per_epoch)
-            bar = _progress(epoch, run.epochs, steps_per_epoch, pos)
-            t_epoch = time.perf_counter()
-            end = min(steps_per_epoch, total - epoch * steps_per_epoch)
-            while pos < end:
-                n = min(run.steps_per_call, end - pos,
-                        run.checkpoint_every - step % run.checkpoint_every)
-                t0 = time.perf_counter()
-                lr = float(learner.learning_rate())
-                sums, gates, weights, is_clean = loop(tf.constant(n))
-                ms = (time.perf_counter() - t0) * 1000.0 / n
-                step, pos = step + n, pos + n
-                counts.assign_add(tf.cast(gates, tf.float64))
-                scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
-                scal.update({"train/ms_per_step": ms, "train/lr": lr})
-                summaries.scalars(step, scal)
-                bar.update(pos, scal)
-                if step % run.checkpoint_every == 0:
-                    mgr.save(checkpoint_number=step)
-            result = evaluator.run()
-            best.assign(max(float(best.numpy()), result["top1"]))
-            result.update(epoch=epoch + 1, best_top1=float(best.numpy()), seconds=time.perf_counter() - t_epoch)
-            history.append(result)
-            summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
-            summaries.scalars(step, {"test/best_top1": float(best.numpy())})
-            for name, ev in extra_evaluators.items():
-                extra = ev.run()
-                result[name] = extra
-                summaries.scalars(step, {f"{name}/{k}": extra[k] for k in ("top1", "top5", "loss")})
-                logging.info("epoch %d: %s top1 %.4f top5 %.4f", epoch + 1, name, extra["top1"],
-                             extra["top5"])
-            if splitter is not None:
-                summaries.scalars(step, splitter.measure(ms))
-            if meta_it is not None:
-                weight_histograms(summaries, step, weights.numpy(), is_clean.numpy())
-            if n_cand:
-                selection_counts(summaries, step, counts.numpy(), names)
-            summaries.flush()
-            logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
-                         epoch + 1, run.epochs, result["top1"], result["top5"], result["loss"],
-                         float(best.numpy()), result["seconds"])
-            mgr.save(checkpoint_number=step)
-        final = evaluator.run()
-        final.update(best_top1=float(best.numpy()), last_top1=final["top1"], steps=step,
-                     variables_sha1=_fingerprint(model))
+            self.splitter = StepSplit(learner, (
+                prep(data.train_images[:b]), tf.constant(data.train_labels[:b]),
+                prep(data.meta_images[:mb]), tf.constant(data.meta_labels[:mb])))
+
+    def train_epoch(self, epoch, pos):
+        """Trains epoch `epoch` from its step `pos` to its end (or the run's last step),
+        writing the training scalars and checkpoints; returns the last call's
+        {ms, weights, is_clean}."""
+        run = self.exp.run
+        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos)
+        end = min(self.steps_per_epoch, self.total - epoch * self.steps_per_epoch)
+        last = {}
+        while pos < end:
+            n = min(run.steps_per_call, end - pos,
+                    run.checkpoint_every - self.step % run.checkpoint_every)
+            t0 = time.perf_counter()
+            lr = float(self.learner.learning_rate())
+            sums, gates, weights, is_clean = self.loop(tf.constant(n))
+            ms = (time.perf_counter() - t0) * 1000.0 / n
+            self.step, pos = self.step + n, pos + n
+            self.counts.assign_add(tf.cast(gates, tf.float64))
+            scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
+            scal.update({"train/ms_per_step": ms, "train/lr": lr})
+            self.summaries.scalars(self.step, scal)
+            bar.update(pos, scal)
+            if self.step % run.checkpoint_every == 0:
+                self.manager.save(checkpoint_number=self.step)
+            last = {"ms": ms, "weights": weights, "is_clean": is_clean}
+        return last
+
+    def evaluate(self, epoch, seconds):
+        """Test (and extra test) accuracies after epoch `epoch`; updates the best top-1."""
+        result = self.evaluator.run()
+        self.best.assign(max(float(self.best.numpy()), result["top1"]))
+        result.update(epoch=epoch + 1, best_top1=float(self.best.numpy()), seconds=seconds)
+        for name, ev in self.extra_evaluators.items():
+            result[name] = ev.run()
+        return result
+
+    def write_summaries(self, result, last):
+        """The epoch's test scalars, step-time split, weight histograms, selection counts
+        and log lines."""
+        s, step, epoch = self.summaries, self.step, result["epoch"]
+        s.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
+        s.scalars(step, {"test/best_top1": result["best_top1"]})
+        for name in self.extra_evaluators:
+            extra = result[name]
+            s.scalars(step, {f"{name}/{k}": extra[k] for k in ("top1", "top5", "loss")})
+            logging.info("epoch %d: %s top1 %.4f top5 %.4f", epoch, name, extra["top1"],
+                         extra["top5"])
+        if self.splitter is not None and last:
+            s.scalars(step, self.splitter.measure(last["ms"]))
+        if self.meta_it is not None and last:
+            weight_histograms(s, step, last["weights"].numpy(), last["is_clean"].numpy())
+        if self.num_candidates:
+            names = [self.model.trainable_variables[i].path for i in self.learner.selection.candidates]
+            selection_counts(s, step, self.counts.numpy(), names)
+        s.flush()
+        logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
+                     epoch, self.exp.run.epochs, result["top1"], result["top5"], result["loss"],
+                     result["best_top1"], result["seconds"])
+
+    def finish(self):
+        """The final evaluation, the variables' fingerprint and the export."""
+        final = self.evaluator.run()
+        final.update(best_top1=float(self.best.numpy()), last_top1=final["top1"], steps=self.step,
+                     variables_sha1=_fingerprint(self.model))
         logging.info("final variables sha1 %s (equal on every worker)", final["variables_sha1"])
-        for name, ev in extra_evaluators.items():
+        for name, ev in self.extra_evaluators.items():
             final[name] = ev.run()
-        if (run.export or run.export_only) and chief:
-            from famus_tf.train.export import export_classifier
-            final["export_dir"] = export_classifier(model, os.path.join(run.model_dir, "export"),
-                                                    data.mean, data.std, data.image_shape)
-        summaries.close()
-        if write_dir != run.model_dir:  # a non-chief worker's private saves
-            import shutil
-            shutil.rmtree(write_dir, ignore_errors=True)
-        final["tensorboard"] = os.path.join(run.model_dir, "tensorboard")
-        final["history"] = history
+        if (self.exp.run.export or self.exp.run.export_only) and self.chief:
+            final["export_dir"] = self.export()
+        final["tensorboard"] = os.path.join(self.exp.run.model_dir, "tensorboard")
         return final
+
+    def export(self):
+        """Writes the SavedModel of the base network; returns its directory."""
+        data = self.data
+        return export_classifier(self.model, os.path.join(self.exp.run.model_dir, "export"),
+                                 data.mean, data.std, data.image_shape)
+
+    def clean_up(self):
+        """Closes the summaries; removes a non-chief worker's private saves."""
+        self.summaries.close()
+        if self.write_dir != self.exp.run.model_dir:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
 
 
 def _fingerprint(model):
     """SHA-1 of every variable of `model` (workers of one run must agree)."""
-    import hashlib
     digest = hashlib.sha1()
     for v in model.variables:
         digest.update(np.ascontiguousarray(v.numpy()).tobytes())
@@ -248,30 +319,3 @@ def _flat_hparams(exp):
             if isinstance(v, (int, float, str, bool)):
                 out[f"{group}.{k}"] = v
     return out
-
-
-class _Plain:
-    def __init__(self, epoch, epochs, total, pos):
-        self.epoch, self.epochs, self.total = epoch, epochs, total
-
-    def update(self, pos, values):
-        if pos == self.total:
-            logging.info("epoch %d/%d step %d/%d %s", self.epoch + 1, self.epochs, pos, self.total,
-                         " ".join(f"{k.split('/')[-1]}={v:.4g}" for k, v in values.items()))
-
-
-class _Bar:
-    def __init__(self, epoch, epochs, total, pos):
-        print(f"Epoch {epoch + 1}/{epochs}")
-        self.bar = keras.utils.Progbar(total, stateful_metrics=["loss", "accuracy", "val_loss"])
-        if pos:
-            self.bar.update(pos)
-
-    def update(self, pos, values):
-        self.bar.update(pos, [(k.split("/")[-1], v) for k, v in values.items()
-                              if k in ("train/loss", "train/accuracy", "meta/val_loss")])
-
-
-def _progress(epoch, epochs, total, pos):
-    """A Keras progress bar with ETA on a terminal; plain log lines otherwise."""
-    return (_Bar if sys.stdout.isatty() else _Plain)(epoch, epochs, total, pos)

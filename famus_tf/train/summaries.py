@@ -10,6 +10,7 @@ import os
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
+from tensorflow.core.util import event_pb2
 
 
 class Summaries:
@@ -86,7 +87,6 @@ def selection_counts(summaries, step, counts, names):
 
 
 def _events(logdir):
-    from tensorflow.core.util import event_pb2
     for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
         for record in tf.data.TFRecordDataset(path):
             yield event_pb2.Event.FromString(record.numpy())

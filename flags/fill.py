@@ -1,0 +1,31 @@
+"""A config dataclass filled from parsed flags of the same names."""
+import dataclasses
+
+from absl import flags
+
+
+def fill(cls, flag_values, renames=None, **given):
+    """`cls(...)`: each field from `given`, else from the flag of its name (or of
+    `renames[field]`)."""
+    renames = renames or {}
+    return cls(**{f.name: given[f.name] if f.name in given else
+                  getattr(flag_values, renames.get(f.name, f.name)) for f in dataclasses.fields(cls)})
+
+
+def check_with(flag_values, name, parse):
+    """Registers `parse(value)` (raising ValueError) as the format check of flag `name`."""
+    def checker(value):
+        try:
+            parse(value)
+        except ValueError as e:
+            raise flags.ValidationError(str(e))
+        return True
+    flags.register_validator(name, checker, flag_values=flag_values)
+
+
+def ints(name, values):
+    """Comma-separated integers of list flag `name`, as a tuple."""
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise ValueError(f"--{name}: expected comma-separated integers, got {','.join(values)!r}")
