@@ -1,10 +1,9 @@
-"""Shared test set-up: quiet TensorFlow, two logical CPUs, the repository root importable."""
+"""Shared test set-up: quiet TensorFlow, two logical CPUs. (famus_tf and flags are
+installed by `pip install -r requirements.txt`, which holds `-e .`.)"""
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import flags  # noqa: E402
 
