@@ -6,8 +6,9 @@ defaults of famus_tf/config.py and the format checks of the modules that own eac
 format), checked here against each other and against the disk (`validate`), turned
 into plain config objects (`build_experiment`), and passed down.
 
-Exit codes, decided in one place (`main`'s error boundary, `classify`), each with one
-line `famus_tf.main: error: ...` naming the flag, file or line:
+Exit codes, decided in one place (`classify`, called by `main`'s error boundary; flag
+parsing errors are bad input), each with one line `famus_tf.main: error: ...` (`fail`)
+naming the flag, file or line:
   2  bad input, found before any work (a bad flag, flagfile, data directory or list
      line; a model directory holding a checkpoint of another configuration)
   1  a fault during the run (with its traceback)
@@ -36,6 +37,12 @@ BAD_INPUT, FAULT, LOST_WORKER = 2, 1, 3
 
 class FlagError(ValueError):
     """A flag value that parses but makes no sense; the message names the flag."""
+
+
+def fail(message, code):
+    """The one way the driver stops on a known error: one line, the documented exit code."""
+    sys.stderr.write(f"famus_tf.main: error: {message}\n")
+    sys.exit(code)
 
 
 def _check_paths(f):
@@ -92,8 +99,7 @@ def parse_flags(argv):
     try:
         return FLAGS(argv)
     except flags.Error as e:
-        sys.stderr.write(f"famus_tf.main: error: {e}\n")
-        sys.exit(BAD_INPUT)
+        fail(e, BAD_INPUT)
 
 
 def prepare_data(exp):
@@ -193,8 +199,7 @@ def main(argv):
         code, message = classify(e, exp, started)
         if code is None:
             raise
-        sys.stderr.write(f"famus_tf.main: error: {message}\n")
-        sys.exit(code)
+        fail(message, code)
     if distribute.is_chief(strategy):
         report(exp, results)
 

@@ -13,12 +13,15 @@ def fill(cls, flag_values, renames=None, **given):
 
 
 def check_with(flag_values, name, parse):
-    """Registers `parse(value)` (raising ValueError) as the format check of flag `name`."""
+    """Registers `parse(value)` (raising ValueError) as the format check of flag `name`
+    (absl's message names the flag and value already: a leading '--name: ' is dropped)."""
     def checker(value):
         try:
             parse(value)
         except ValueError as e:
-            raise flags.ValidationError(str(e))
+            message = str(e)
+            raise flags.ValidationError(message[len(f"--{name}: "):] if message.startswith(
+                f"--{name}: ") else message)
         return True
     flags.register_validator(name, checker, flag_values=flag_values)
 
