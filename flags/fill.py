@@ -6,10 +6,16 @@ from absl import flags
 
 def fill(cls, flag_values, renames=None, **given):
     """`cls(...)`: each field from `given`, else from the flag of its name (or of
-    `renames[field]`)."""
+    `renames[field]`); a field that no flag sets keeps its dataclass default."""
     renames = renames or {}
-    return cls(**{f.name: given[f.name] if f.name in given else
-                  getattr(flag_values, renames.get(f.name, f.name)) for f in dataclasses.fields(cls)})
+    values = {}
+    for field in dataclasses.fields(cls):
+        flag = renames.get(field.name, field.name)
+        if field.name in given:
+            values[field.name] = given[field.name]
+        elif flag in flag_values:
+            values[field.name] = getattr(flag_values, flag)
+    return cls(**values)
 
 
 def check_with(flag_values, name, parse):
