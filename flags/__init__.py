@@ -5,8 +5,8 @@ defaults of the dataclasses in famus_tf/config.py (the one source of defaults) a
 registers the format checks of their owners (a bad value: one message at parsing),
 and, where the group owns a config, `config(flag_values)`, which turns parsed flags
 into it. Importing this package defines every group on absl's global FLAGS; the
-data commands (`famus_tf.data.check`, `famus_tf.data.convert`) define the data and
-noise groups on their own FlagValues.
+data commands define the same groups on their own FlagValues (`famus_tf.data.check`:
+data; `famus_tf.data.convert`: data and noise).
 """
 from absl import flags as _absl_flags
 
