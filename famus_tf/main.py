@@ -74,6 +74,9 @@ def build_experiment(f):
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
+    if f.virtual_lr is not None and f.virtual_lr <= 0:
+        raise FlagError(f"--virtual_lr must be positive (a zero virtual step makes every meta-gradient "
+                        f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
     candidates = f.candidates
     if candidates == "last_stage":
         candidates = "block:" + models.last_stage(f.model)
@@ -83,7 +86,8 @@ def build_experiment(f):
     if not (candidates == "all" or candidates.startswith(("top:", "block:"))):
         raise FlagError(f"--candidates: expected all, top:N, block:PREFIX or last_stage, got {candidates!r}")
     run = cfg.RunConfig(model_dir=f.model_dir, model=f.model, epochs=f.epochs, max_steps=f.max_steps,
-                        lr_epochs=_ints("lr_epochs", f.lr_epochs), steps_per_call=f.steps_per_call,
+                        lr_epochs=_ints("lr_epochs", f.lr_epochs), drw_epoch=f.drw_epoch,
+                        steps_per_call=f.steps_per_call,
                         seed=f.seed, xla=f.xla, checkpoint_every=f.checkpoint_every,
                         keep_checkpoints=f.keep_checkpoints, export=f.export,
                         export_only=f.export_only, profile_split=f.profile_split, weights_path=f.weights_path,
@@ -109,7 +113,9 @@ def build_experiment(f):
                           normalise_weights=f.normalise_weights, weighting_hidden=f.weighting_hidden,
                           meta_lr=f.meta_lr, meta_momentum=f.meta_momentum,
                           meta_weight_decay=f.meta_weight_decay, sampler_lr=f.sampler_lr,
-                          sampler_momentum=f.sampler_momentum, mlc_reset=f.mlc_reset, seed=f.seed)
+                          sampler_momentum=f.sampler_momentum, mlc_update=f.mlc_update,
+                          mlc_t_step=f.mlc_t_step, loss=f.loss, ldam_max_margin=f.ldam_max_margin,
+                          ldam_scale=f.ldam_scale, drw_beta=f.drw_beta, seed=f.seed)
     optim = cfg.OptimConfig(lr=f.lr, momentum=f.momentum, nesterov=f.nesterov,
                             weight_decay=f.weight_decay, lr_boundaries=_ints("lr_steps", f.lr_steps),
                             lr_decay=f.lr_decay, virtual_lr=f.virtual_lr)

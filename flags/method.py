@@ -7,4 +7,16 @@ flags.DEFINE_float("meta_momentum", 0.9, "Meta-model SGD momentum (Nesterov).", 
 flags.DEFINE_float("meta_weight_decay", 5e-4, "Meta-model weight decay.", lower_bound=0.0)
 flags.DEFINE_bool("normalise_weights", True, "MW-Net: normalise example weights to sum 1.")
 flags.DEFINE_integer("weighting_hidden", 100, "MW-Net weighting network width.", lower_bound=1)
-flags.DEFINE_bool("mlc_reset", False, "MLC: reset T to I every step (official MLC code).")
+flags.DEFINE_enum("mlc_update", "learned", ["learned", "official"],
+                  "MLC's update of T: learned (a meta model trained with --meta_lr, momentum, "
+                  "decay; the FaMUS supplement) or official (the MLC code: T = I every step, one "
+                  "plain step of --mlc_t_step, clip at 0, column-normalise).")
+flags.DEFINE_float("mlc_t_step", 0.11, "MLC official update: step size on T.", lower_bound=0.0)
+flags.DEFINE_enum("loss", "ce", ["ce", "ldam"], "Training loss of every method: cross-entropy or "
+                  "LDAM (Cao et al. 2019); see famus_tf/meta/losses.py.")
+flags.DEFINE_float("ldam_max_margin", 0.5, "LDAM: the largest class margin.", lower_bound=0.0)
+flags.DEFINE_float("ldam_scale", 30.0, "LDAM: logit scale s.", lower_bound=0.0)
+flags.DEFINE_integer("drw_epoch", 0, "Deferred re-weighting from this epoch on (class weights "
+                     "from the effective number of samples); 0: off.", lower_bound=0)
+flags.DEFINE_float("drw_beta", 0.9999, "DRW: beta of the effective number of samples.",
+                   lower_bound=0.0, upper_bound=1.0)

@@ -8,5 +8,5 @@ flags.DEFINE_float("weight_decay", 5e-4, "PyTorch-style (coupled) weight decay."
 flags.DEFINE_float("lr_decay", 0.1, "Factor applied at every boundary.", lower_bound=0.0)
 flags.DEFINE_list("lr_epochs", [], "Epochs at which the learning rate decays.")
 flags.DEFINE_list("lr_steps", [], "Iterations at which the learning rate decays.")
-flags.DEFINE_float("virtual_lr", None, "Fixed virtual-step learning rate (default: the current "
-                   "scheduled lr; the MLC code uses 1e-3).")
+flags.DEFINE_float("virtual_lr", None, "Fixed virtual-step learning rate, > 0 (unset: the "
+                   "current scheduled lr; the MLC code uses 1e-3).")

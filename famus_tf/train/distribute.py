@@ -57,7 +57,8 @@ def logical_cpus(n):
 def sync_batchnorm(model):
     """Makes every BatchNormalization layer of `model` use global-batch statistics."""
     import keras
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    from famus_tf.meta.functional import sublayers
+    for layer in sublayers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
     return model

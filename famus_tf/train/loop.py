@@ -106,7 +106,9 @@ class Trainer:
             model = models.build_model(run.model, data.num_classes, data.image_shape, run.weights_path)
             if run.sync_batchnorm:
                 distribute.sync_batchnorm(model)
-            learner = MetaLearner(model, data.num_classes, exp.meta, optim_cfg)
+            learner = MetaLearner(model, data.num_classes, dataclasses.replace(
+                exp.meta, drw_step=exp.meta.drw_step or run.drw_epoch * steps_per_epoch), optim_cfg,
+                class_counts=np.bincount(data.train_labels, minlength=data.num_classes))
 
         def streams(skip_steps=0):
             return inputs.streams(strategy, data, exp.data, run.seed, run.epochs,
