@@ -5,13 +5,14 @@ optimisers, and exposes `train_step(images, labels, val_images, val_labels)`, a
 Python function meant to be wrapped in `tf.function` (see `compiled_step`). One
 iteration of a meta method (paper Algorithm 1):
 
-  1. training forward at w (recorded once) and per-example losses;
+  1. training forward at w (recorded once) and per-example losses l_i (the training
+     loss of losses.py: CE, or LDAM with deferred re-weighting, for every method);
   2. phi from the meta model; virtual step w_hat = w - alpha * g (virtual.py);
   3. validation loss at w_hat, its gradient on the candidate / head tensors;
   4. gates from the samplers (or Random-K / fixed), the gated meta-gradient dL/dphi,
      the meta-model update (beta) and the sampler update (delta, L_r);
   5. actual step on w with phi from the updated meta model, held constant.
-Only step 5 changes the base network's variables and BatchNorm statistics.
+The passes hand each other a `VirtualPass`. Only step 5 changes the base network's variables and BatchNorm statistics.
 
 Under `tf.distribute` the step runs per replica on a shard of the global batch and
 equals the single-device step on that global batch: the virtual-step and validation
