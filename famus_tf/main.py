@@ -77,6 +77,8 @@ def build_experiment(f):
     if f.virtual_lr is not None and f.virtual_lr <= 0:
         raise FlagError(f"--virtual_lr must be positive (a zero virtual step makes every meta-gradient "
                         f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
+    if not 0.0 <= f.drw_beta < 1.0:
+        raise FlagError(f"--drw_beta must be in [0, 1), got {f.drw_beta}")
     candidates = f.candidates
     if candidates == "last_stage":
         candidates = "block:" + models.last_stage(f.model)

@@ -12,11 +12,3 @@ flags.DEFINE_enum("mlc_update", "learned", ["learned", "official"],
                   "decay; the FaMUS supplement) or official (the MLC code: T = I every step, one "
                   "plain step of --mlc_t_step, clip at 0, column-normalise).")
 flags.DEFINE_float("mlc_t_step", 0.11, "MLC official update: step size on T.", lower_bound=0.0)
-flags.DEFINE_enum("loss", "ce", ["ce", "ldam"], "Training loss of every method: cross-entropy or "
-                  "LDAM (Cao et al. 2019); see famus_tf/meta/losses.py.")
-flags.DEFINE_float("ldam_max_margin", 0.5, "LDAM: the largest class margin.", lower_bound=0.0)
-flags.DEFINE_float("ldam_scale", 30.0, "LDAM: logit scale s.", lower_bound=0.0)
-flags.DEFINE_integer("drw_epoch", 0, "Deferred re-weighting from this epoch on (class weights "
-                     "from the effective number of samples); 0: off.", lower_bound=0)
-flags.DEFINE_float("drw_beta", 0.9999, "DRW: beta of the effective number of samples.",
-                   lower_bound=0.0, upper_bound=1.0)

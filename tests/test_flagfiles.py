@@ -59,12 +59,13 @@ class FlagfileTest(parameterized.TestCase):
             self.assertTrue(exp.meta.candidates.startswith(("block:", "top:")) or
                             exp.meta.candidates == "all")
 
-    def test_zero_virtual_lr_is_a_flag_error(self):
+    @parameterized.parameters(("--virtual_lr=0", "--virtual_lr"), ("--drw_beta=1", "--drw_beta"))
+    def test_value_without_meaning_is_a_flag_error(self, arg, name):
         f = flags.FLAGS
         f.unparse_flags()
         try:
-            f(["famus", f"--flagfile={main.QUICKSTART}", "--virtual_lr=0"])
-            with self.assertRaisesRegex(main.FlagError, "--virtual_lr"):
+            f(["famus", f"--flagfile={main.QUICKSTART}", arg])
+            with self.assertRaisesRegex(main.FlagError, name):
                 main.build_experiment(f)
         finally:
             f.unparse_flags()

@@ -77,6 +77,8 @@ class TrainingLoss:
             raise ValueError("LDAM and DRW need the per-class training counts (class_counts)")
         if drw_step > 0 and iterations is None:
             raise ValueError("DRW needs the optimiser's iteration variable")
+        if not 0.0 <= drw_beta < 1.0:
+            raise ValueError(f"drw_beta must be in [0, 1), got {drw_beta}")
         self.kind, self.scale, self.drw_step, self.iterations = kind, float(scale), int(drw_step), iterations
         self.margins = (tf.constant(ldam_margins(class_counts, max_margin), dtype)
                         if kind == "ldam" else None)

@@ -108,7 +108,8 @@ class Trainer:
                 distribute.sync_batchnorm(model)
             learner = MetaLearner(model, data.num_classes, dataclasses.replace(
                 exp.meta, drw_step=exp.meta.drw_step or run.drw_epoch * steps_per_epoch), optim_cfg,
-                class_counts=np.bincount(data.train_labels, minlength=data.num_classes))
+                class_counts=np.bincount(data.train_labels[data.train_labels >= 0],
+                                         minlength=data.num_classes))
 
         def streams(skip_steps=0):
             return inputs.streams(strategy, data, exp.data, run.seed, run.epochs,
