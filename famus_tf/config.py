@@ -38,7 +38,15 @@ class MetaConfig:
     meta_weight_decay: float = 5e-4
     sampler_lr: float = 0.1          # delta
     sampler_momentum: float = 0.9
-    mlc_reset: bool = False          # MLC: reset T to I every step (official MLC code)
+    mlc_update: str = "learned"      # MLC: learned (T a meta model, beta) | official (T = I
+                                     # every step, one plain step of mlc_t_step); meta/mlc.py
+    mlc_t_step: float = 0.11         # MLC official: step size on T
+    loss: str = "ce"                 # training loss of every method: ce | ldam (meta/losses.py)
+    ldam_max_margin: float = 0.5     # LDAM: the largest class margin
+    ldam_scale: float = 30.0         # LDAM: logit scale s
+    drw_step: int = 0                # DRW: first iteration with class weights (0: off; the
+                                     # loop converts RunConfig.drw_epoch)
+    drw_beta: float = 0.9999         # DRW: beta of the effective number of samples
     seed: int = 0
 
 
@@ -82,6 +90,7 @@ class RunConfig:
     epochs: int = 30
     max_steps: int = 0               # stop after this many steps (0: epochs only)
     lr_epochs: Tuple[int, ...] = ()  # epochs at which the base lr decays (added to iteration ones)
+    drw_epoch: int = 0               # epoch from which DRW re-weights (0: off; -> MetaConfig.drw_step)
     steps_per_call: int = 10         # training steps per tf.function call
     seed: int = 0
     xla: bool = False

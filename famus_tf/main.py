@@ -81,6 +81,11 @@ def validate(f):
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
     if f.method != "plain" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
+    if f.virtual_lr is not None and f.virtual_lr <= 0:
+        raise FlagError(f"--virtual_lr must be positive (a zero virtual step makes every meta-gradient "
+                        f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
+    if not 0.0 <= f.drw_beta < 1.0:
+        raise FlagError(f"--drw_beta must be in [0, 1), got {f.drw_beta}")
 
 
 def build_experiment(f):

@@ -10,9 +10,9 @@ data; `famus_tf.data.convert`: data and noise).
 """
 from absl import flags as _absl_flags
 
-from flags import data, distribute, famus, method, model, noise, optim, run
+from flags import data, distribute, famus, loss, method, model, noise, optim, run
 
-GROUPS = (model, data, distribute, method, famus, noise, optim, run)  # model before famus:
+GROUPS = (model, data, distribute, method, loss, famus, noise, optim, run)  # model before famus:
 # the candidates check reads --model
 
 

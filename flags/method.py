@@ -21,8 +21,12 @@ def define(fv):
                       "to sum 1.", flag_values=fv)
     flags.DEFINE_integer("weighting_hidden", D.weighting_hidden, "MW-Net weighting network width.",
                          lower_bound=1, flag_values=fv)
-    flags.DEFINE_bool("mlc_reset", D.mlc_reset, "MLC: reset T to I every step (official MLC code).",
-                      flag_values=fv)
+    flags.DEFINE_enum("mlc_update", D.mlc_update, ["learned", "official"],
+                      "MLC's update of T: learned (a meta model trained with --meta_lr, momentum, "
+                      "decay; the FaMUS supplement) or official (the MLC code: T = I every step, one "
+                      "plain step of --mlc_t_step, clip at 0, column-normalise).", flag_values=fv)
+    flags.DEFINE_float("mlc_t_step", D.mlc_t_step, "MLC official update: step size on T.",
+                       lower_bound=0.0, flag_values=fv)
 
 
 def config(fv):

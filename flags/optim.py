@@ -21,8 +21,8 @@ def define(fv):
                       "decays.", flag_values=fv)
     for name in ("lr_epochs", "lr_steps"):
         check_with(fv, name, lambda values, name=name: ints(name, values))
-    flags.DEFINE_float("virtual_lr", D.virtual_lr, "Fixed virtual-step learning rate (default: the "
-                       "current scheduled lr; the MLC code uses 1e-3).", flag_values=fv)
+    flags.DEFINE_float("virtual_lr", D.virtual_lr, "Fixed virtual-step learning rate, > 0 (unset: "
+                       "the current scheduled lr; the MLC code uses 1e-3).", flag_values=fv)
 
 
 def config(fv):

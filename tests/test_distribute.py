@@ -14,12 +14,15 @@ from famus_tf.meta.step import MetaLearner
 from famus_tf.train import distribute
 from tests import meta_fixtures as mf
 
-CASES = [("mlp", "mwnet", False), ("mlp", "mwnet", True), ("mlp", "l2r", False),
-         ("mlp", "l2r", True), ("mlp", "mlc", False), ("mlp", "mlc", True), ("mlp", "plain", False),
-         ("cnn", "mwnet", True)]
+LDAM_DRW = {"loss": "ldam", "ldam_scale": 2.0, "drw_step": 2}
+CASES = [("mlp", "mwnet", False, {}), ("mlp", "mwnet", True, {}), ("mlp", "l2r", False, {}),
+         ("mlp", "l2r", True, {}), ("mlp", "mlc", False, {}), ("mlp", "mlc", True, {}),
+         ("mlp", "mlc", True, {"mlc_update": "official"}), ("mlp", "plain", False, {}),
+         ("mlp", "plain", False, LDAM_DRW), ("mlp", "mwnet", True, LDAM_DRW),
+         ("cnn", "mwnet", True, {})]
 
 
-def _learner(kind, method, famus, strategy):
+def _learner(kind, method, famus, strategy, extra):
     keras.utils.set_random_seed(0)
     build, shape = mf.MODELS[kind]
     with strategy.scope():
@@ -28,8 +31,9 @@ def _learner(kind, method, famus, strategy):
             distribute.sync_batchnorm(model)
         meta = MetaConfig(method=method, famus=famus, candidates="all", head_prefix="head",
                           num_active=2, lambda_g=0.1 if famus else 0.0, meta_lr=0.5,
-                          meta_weight_decay=1e-3, sampler_lr=0.1, seed=3)
-        return MetaLearner(model, 4, meta, OptimConfig(lr=0.1, weight_decay=5e-4)), shape
+                          meta_weight_decay=1e-3, sampler_lr=0.1, seed=3, **extra)
+        return MetaLearner(model, 4, meta, OptimConfig(lr=0.1, weight_decay=5e-4),
+                           class_counts=[40, 12, 5, 2]), shape
 
 
 def _state(learner):
@@ -48,12 +52,12 @@ def _float64():
     mf.float32()
 
 
-@pytest.mark.parametrize("kind,method,famus", CASES)
-def test_mirrored_step_equals_single_device(kind, method, famus):
+@pytest.mark.parametrize("kind,method,famus,extra", CASES)
+def test_mirrored_step_equals_single_device(kind, method, famus, extra):
     mirrored = distribute.build_strategy("mirrored", distribute.logical_cpus(2))
     assert mirrored.num_replicas_in_sync == 2
-    single, shape = _learner(kind, method, famus, tf.distribute.get_strategy())
-    dist, _ = _learner(kind, method, famus, mirrored)
+    single, shape = _learner(kind, method, famus, tf.distribute.get_strategy(), extra)
+    dist, _ = _learner(kind, method, famus, mirrored, extra)
     for a, b in zip(_state(single), _state(dist)):
         np.testing.assert_array_equal(a, b)  # same start
     single_step = tf.function(single.train_step, autograph=False)
@@ -72,12 +76,30 @@ def test_mirrored_step_equals_single_device(kind, method, famus):
             gates_seen.append(out_single["gates"].numpy())
     changed = False
     for a, b, start in zip(_state(single), _state(dist), _state(_learner(kind, method, famus,
-                                                                           tf.distribute.get_strategy())[0])):
+                                                                           tf.distribute.get_strategy(),
+                                                                           extra)[0])):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
         changed |= not np.allclose(a, start)
     assert changed  # the steps did train
     if famus and method != "plain":
         assert len({tuple(g) for g in gates_seen}) >= 1
+    if extra.get("mlc_update") == "official":  # the T of the last step, identical
+        np.testing.assert_allclose(dist.method.transition.numpy(), single.method.transition.numpy(),
+                                   rtol=1e-10, atol=1e-12)
+        assert np.abs(single.method.transition.numpy() - np.eye(4)).max() > 1e-4
+
+
+def test_sync_batchnorm_reaches_every_batchnorm_layer():
+    """The public layer walk finds every BatchNormalization of a real model: one per
+    moving-mean variable."""
+    from famus_tf import models
+    from famus_tf.meta.functional import sublayers
+    model = distribute.sync_batchnorm(models.build_model("preact_resnet18", 10, (32, 32, 3)))
+    bns = [layer for layer in sublayers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    moving = [v for v in model.non_trainable_variables if v.path.endswith("moving_mean")]
+    assert len(bns) == len(moving) > 10
+    assert all(layer.synchronized for layer in bns)
+    assert len({id(layer) for layer in sublayers(model)}) == len(sublayers(model))
 
 
 def test_replica_helpers_are_identity_on_one_device():

@@ -13,7 +13,8 @@ def make(method="mwnet", seed=3, model="cnn", **meta):
     keras.utils.set_random_seed(seed)
     build, shape = fx.MODELS[model]
     meta.setdefault("lambda_g", 0.0)
-    return MetaLearner(build(), 4, MetaConfig(method=method, **meta), OptimConfig(lr=0.3)), shape
+    return MetaLearner(build(), 4, MetaConfig(method=method, **meta), OptimConfig(lr=0.3),
+                       class_counts=[30, 10, 4, 2]), shape
 
 
 def state(learner):
@@ -33,22 +34,24 @@ class FamusTest(parameterized.TestCase):
         fx.float32()
         super().tearDown()
 
-    @parameterized.parameters("mwnet", "l2r", "mlc")
-    def test_every_gate_on_equals_full_method(self, method):
-        full, shape = make(method, famus=False)
-        gated, _ = make(method, famus=True, gate_policy="fixed", candidates="all", num_segments=3)
-        if method == "l2r":  # FaMUS-L2R takes a real virtual step; compare the gradients only
-            x, y, xv, yv = fx.batches(shape)
-            a = full.meta_gradient(x, y, xv, yv)["d_phi"].numpy()
-            b = gated.meta_gradient(x, y, xv, yv, gates=np.ones(len(gated.selection.candidates)))
-            self.assertEqual(b["d_phi"].shape, a.shape)
-            return
+    @parameterized.parameters(("mwnet", {}), ("l2r", {}), ("l2r", {"lambda_g": 0.1}),
+                              ("mlc", {}), ("mlc", {"mlc_update": "official"}),
+                              ("mwnet", {"loss": "ldam", "drw_step": 2}))
+    def test_every_gate_on_equals_full_method(self, method, extra):
+        """FaMUS with every gate on (and lambda_2 = 0) is the method, step for step; for
+        L2R, which has no meta model, L_g never enters, so any lambda_2 gives L2R."""
+        full, shape = make(method, famus=False, **extra)
+        gated, _ = make(method, famus=True, gate_policy="fixed", candidates="all", num_segments=3,
+                        **extra)
         for seed in range(3):
             batch = fx.batches(shape, seed=seed)
-            full.train_step(*batch)
-            gated.train_step(*batch)
+            a, b = full.train_step(*batch), gated.train_step(*batch)
+            np.testing.assert_allclose(b["example_weights"], a["example_weights"],
+                                       rtol=1e-10, atol=1e-12)
         for a, b in zip(state(full), state(gated)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        if method == "l2r":
+            self.assertNotIn("loss_g", gated.scalar_metrics())
 
     @parameterized.parameters("mlp", "cnn")
     def test_per_tensor_terms_sum_to_full_meta_gradient(self, model):
@@ -88,17 +91,21 @@ class FamusTest(parameterized.TestCase):
         for r in results[1:]:
             np.testing.assert_allclose(r, results[0], rtol=1e-12, atol=1e-15)
 
-    @parameterized.parameters(("paper", "paper"), ("code", "code"))
-    def test_every_sampler_receives_a_gradient(self, lr_loss, lg_loss):
-        learner, shape = make(famus=True, candidates="all", lambda_g=0.1, lr_loss=lr_loss,
-                              lg_loss=lg_loss, sampler_depth=lg_loss)
+    @parameterized.parameters(("paper", "paper", "mwnet"), ("code", "code", "mwnet"),
+                              ("paper", "paper", "l2r"), ("paper", "paper", "mlc"))
+    def test_every_sampler_receives_a_gradient(self, lr_loss, lg_loss, method):
+        learner, shape = make(method, famus=True, candidates="all", lambda_g=0.1, lr_loss=lr_loss,
+                              lg_loss=lg_loss, sampler_depth=lg_loss, lambda_r=0.0)
         before = [[v.numpy() for v in s.trainable_variables] for s in learner.samplers]
         metrics = learner.train_step(*fx.batches(shape))
         for b, s in zip(before, learner.samplers):
             changed = max(np.abs(x - v.numpy()).max() for x, v in zip(b, s.trainable_variables))
             self.assertGreater(changed, 0.0)
-        self.assertIn("loss_r", metrics)
-        self.assertGreater(float(metrics["loss_g"]), 0.0)
+        self.assertIn("loss_r", metrics)  # lambda_1 = 0: the signal is L_c's alone
+        if method == "l2r":
+            self.assertNotIn("loss_g", metrics)
+        else:
+            self.assertGreater(float(metrics["loss_g"]), 0.0)
 
     def test_random_k_turns_exactly_k_gates_on(self):
         learner, shape = make(famus=True, gate_policy="random", candidates="all", num_active=3)

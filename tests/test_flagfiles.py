@@ -52,9 +52,24 @@ class FlagfileTest(parameterized.TestCase):
         self.assertEqual(exp.meta.method, given["method"])
         self.assertAlmostEqual(exp.optim.lr, float(given["lr"]))
         self.assertAlmostEqual(exp.noise.rate, float(given.get("noise_rate", 0.4)))
+        self.assertEqual(exp.meta.loss, given.get("loss", "ce"))
+        self.assertEqual(exp.meta.mlc_update, given.get("mlc_update", "learned"))
+        self.assertEqual(exp.run.drw_epoch, int(given.get("drw_epoch", 0)))
         if exp.meta.method != "plain" and exp.meta.famus:
             self.assertTrue(exp.meta.candidates.startswith(("block:", "top:")) or
                             exp.meta.candidates == "all")
+
+    @parameterized.parameters(("--virtual_lr=0", "--virtual_lr"), ("--drw_beta=1", "--drw_beta"))
+    def test_value_without_meaning_is_a_flag_error(self, arg, name):
+        f = flags.FLAGS
+        f.unparse_flags()
+        try:
+            f(["famus", f"--flagfile={main.QUICKSTART}", arg])
+            with self.assertRaisesRegex(main.FlagError, name):
+                main.build_experiment(f)
+        finally:
+            f.unparse_flags()
+            f.mark_as_parsed()
 
 
 if __name__ == "__main__":

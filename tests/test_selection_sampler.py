@@ -3,7 +3,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
-from famus_tf.meta import counter_rng, sampler, selection
+from famus_tf import counter_rng
+from famus_tf.meta import sampler, selection
 
 PATHS = ["stem_conv/kernel", "stage1_conv/kernel", "stage1_bn/gamma", "stage2_conv/kernel",
          "stage2_bn/gamma", "stage2_bn/beta", "head_fc/kernel", "head_fc/bias"]

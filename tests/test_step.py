@@ -38,5 +38,33 @@ class StepTest(absltest.TestCase):
         self.assertEqual(step.experimental_get_tracing_count(), 1)
 
 
+    def test_zero_virtual_lr_is_rejected(self):
+        with self.assertRaisesRegex(ValueError, "virtual_lr"):
+            MetaLearner(fx.tiny_mlp(), 4, MetaConfig(method="mwnet"), OptimConfig(virtual_lr=0.0))
+
+    def test_fixed_virtual_lr_is_the_virtual_step(self):
+        """w_hat = w - virtual_lr * grad, whatever the scheduled lr (MLC at T = I: the
+        virtual loss is sum_i CE_i)."""
+        fx.float64()
+        try:
+            keras.utils.set_random_seed(0)
+            model = fx.tiny_mlp()
+            for virtual_lr in (None, 0.05):
+                learner = MetaLearner(model, 4, MetaConfig(method="mlc", mlc_update="official"),
+                                      OptimConfig(lr=0.5, virtual_lr=virtual_lr))
+                x, y, xv, yv = fx.batches((6,))
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum(fn.per_example_ce(model(x), y))
+                grads = tape.gradient(loss, model.trainable_variables)
+                alpha = 0.5 if virtual_lr is None else virtual_lr
+                w_hat = [v - alpha * g for v, g in zip(model.trainable_variables, grads)]
+                logits, _ = model.stateless_call(w_hat, [], xv, training=True)
+                want = tf.reduce_mean(fn.per_example_ce(logits, yv))
+                got = learner._virtual_pass(x, y, xv, yv).val_loss
+                self.assertAlmostEqual(float(got), float(want), places=12)
+        finally:
+            fx.float32()
+
+
 if __name__ == "__main__":
     absltest.main()

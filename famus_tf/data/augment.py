@@ -2,7 +2,7 @@
 
 The pipeline ships uint8 batches; augmentation runs in the step on float batches, so
 a GPU user does not wait on the host. Randomness is counter-based
-(meta/counter_rng.py), a function of (step, stream) only: a resumed run draws the
+(famus_tf/counter_rng.py), a function of (step, stream) only: a resumed run draws the
 same crops as an uninterrupted one, and XLA draws the same as the default kernels.
 (Keras' random layers keep their own generator state, which breaks both.)
 
@@ -15,7 +15,7 @@ import math
 
 import tensorflow as tf
 
-from famus_tf.meta import counter_rng
+from famus_tf import counter_rng
 
 AUGMENTATIONS = ("none", "crop_flip", "crop_flip:N", "resized_crop:N")
 FORMATS = "none | crop_flip (pad 4) | crop_flip:SIZE | resized_crop:SIZE"

@@ -58,3 +58,29 @@ def inner_gradient(tape, logits, weights, logit_grads):
 def dot(a, b):
     """Sum of the element-wise product of two tensors of the same shape."""
     return tf.reduce_sum(a * b)
+
+
+def sublayers(model):
+    """Every layer inside `model` (nested models and layers held as attributes), once.
+
+    A walk over public attributes only: a model's `layers`, and the Layer-valued
+    attributes (or lists / tuples / dicts of them) of every other layer.
+    """
+    import keras
+    seen, out, stack = {id(model)}, [], [model]
+    while stack:
+        layer = stack.pop()
+        children = list(getattr(layer, "layers", None) or [])
+        if not isinstance(layer, keras.Model):
+            for name, value in vars(layer).items():
+                if name.startswith("_"):
+                    continue
+                values = value.values() if isinstance(value, dict) else (
+                    value if isinstance(value, (list, tuple)) else [value])
+                children += [v for v in values if isinstance(v, keras.layers.Layer)]
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                out.append(child)
+                stack.append(child)
+    return out

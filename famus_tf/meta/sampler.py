@@ -10,19 +10,15 @@ backward pass sees the soft sample.
 Architecture: paper = Dense(128) -> PReLU -> Dense(2) ("two FC layers"); the
 official code uses Dense(128) -> PReLU -> Dense(128) -> PReLU -> Dense(2)
 (`sampler_depth='code'`). Initialisers follow PyTorch's Linear defaults,
-U(+-1/sqrt(fan_in)), and PReLU's single slope starts at 0.25, as in the code.
+U(+-1/sqrt(fan_in)) (torch_init.py), and PReLU's single slope starts at 0.25, as in the code.
 """
 import math
 
 import keras
 import tensorflow as tf
 
-from famus_tf.meta import counter_rng
-
-
-def _torch_uniform(fan_in):
-    bound = 1.0 / math.sqrt(max(fan_in, 1))
-    return keras.initializers.RandomUniform(-bound, bound)
+from famus_tf import counter_rng
+from famus_tf.meta.torch_init import linear
 
 
 def build_sampler(input_dim, hidden=128, depth="paper", name="sampler"):
@@ -33,14 +29,12 @@ def build_sampler(input_dim, hidden=128, depth="paper", name="sampler"):
     fan_in = input_dim
     for i in range(1 if depth == "paper" else 2):
         layers += [
-            keras.layers.Dense(hidden, kernel_initializer=_torch_uniform(fan_in),
-                               bias_initializer=_torch_uniform(fan_in), name=f"fc{i + 1}"),
+            linear(hidden, fan_in, name=f"fc{i + 1}"),
             keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25),
                                shared_axes=[1], name=f"prelu{i + 1}"),
         ]
         fan_in = hidden
-    layers.append(keras.layers.Dense(2, kernel_initializer=_torch_uniform(fan_in),
-                                     bias_initializer=_torch_uniform(fan_in), name="out"))
+    layers.append(linear(2, fan_in, name="out"))
     net = keras.Sequential(layers, name=name)
     net.build((None, input_dim))
     return net

@@ -24,7 +24,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from famus_tf.meta import counter_rng
+from famus_tf import counter_rng
 
 
 @dataclasses.dataclass(frozen=True)

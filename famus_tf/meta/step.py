@@ -5,13 +5,14 @@ optimisers, and exposes `train_step(images, labels, val_images, val_labels)`, a
 Python function meant to be wrapped in `tf.function` (see `compiled_step`). One
 iteration of a meta method (paper Algorithm 1):
 
-  1. training forward at w (recorded once) and per-example losses;
+  1. training forward at w (recorded once) and per-example losses l_i (the training
+     loss of losses.py: CE, or LDAM with deferred re-weighting, for every method);
   2. phi from the meta model; virtual step w_hat = w - alpha * g (virtual.py);
   3. validation loss at w_hat, its gradient on the candidate / head tensors;
   4. gates from the samplers (or Random-K / fixed), the gated meta-gradient dL/dphi,
      the meta-model update (beta) and the sampler update (delta, L_r);
   5. actual step on w with phi from the updated meta model, held constant.
-Only step 5 changes the base network's variables and BatchNorm statistics.
+The passes hand each other a `VirtualPass`. Only step 5 changes the base network's variables and BatchNorm statistics.
 
 Under `tf.distribute` the step runs per replica on a shard of the global batch and
 equals the single-device step on that global batch: the virtual-step and validation
@@ -21,10 +22,14 @@ them); see replicas.py. Gates come from the global gradients and counter-based n
 so every replica takes the same decision. BatchNorm statistics are per replica
 (averaged into the moving statistics) unless the model's BatchNorm is synchronized.
 """
+import dataclasses
+from typing import Dict, List
+
 import tensorflow as tf
 
 from famus_tf.config import MetaConfig, OptimConfig
 from famus_tf.meta import functional as fn
+from famus_tf.meta import losses as losses_lib
 from famus_tf.meta import optim, replicas, selection as selection_lib, virtual
 from famus_tf.meta import sampler as sampler_lib
 from famus_tf.meta.method import build_method
@@ -32,24 +37,59 @@ from famus_tf.meta.method import build_method
 GATE_POLICIES = ("learned", "random", "fixed", "off")
 
 
-class MetaLearner:
-    """Everything one base network trains with; checkpoint its `trackables()`."""
+@dataclasses.dataclass
+class VirtualPass:
+    """What steps 1-3 of a meta iteration hand to the meta update and the actual step."""
+    weights: List[tf.Tensor]        # w: the base network's trainable values
+    new_non_trainable: List[tf.Tensor]  # BatchNorm statistics of the training forward
+    labels: tf.Tensor               # training labels
+    lr: tf.Tensor                   # alpha of the virtual step
+    inner: tf.GradientTape          # persistent tape that recorded w -> logits
+    logits: tf.Tensor               # training logits, recorded on `inner`
+    logits_sg: tf.Tensor            # stop_gradient(logits)
+    losses: tf.Tensor               # per-example training loss l_i (losses.py), [n]
+    theta_tape: tf.GradientTape     # recorded phi as a function of the meta variables
+    phi: tf.Tensor                  # the method's meta quantity (weights, eps, or T)
+    tape: tf.GradientTape           # persistent tape that recorded g(phi_sg)
+    phi_sg: tf.Tensor               # stop_gradient(phi), watched by `tape`
+    recorded: List[tf.Tensor]       # this replica's virtual-step gradient g_l(phi) per tensor
+    grads: List[tf.Tensor]          # the global virtual-step gradient (sum over replicas)
+    val_loss: tf.Tensor             # L_val(w_hat), mean over the global meta batch
+    u: Dict[int, tf.Tensor]         # tensor index -> dL_val/dw_hat_l (watched tensors)
 
-    def __init__(self, model, num_classes, meta=MetaConfig(), optim_config=OptimConfig()):
+
+class MetaLearner:
+    """Everything one base network trains with; checkpoint its `trackables()`.
+
+    `class_counts` (training examples per class) is needed by the LDAM loss and DRW.
+    """
+
+    def __init__(self, model, num_classes, meta=MetaConfig(), optim_config=OptimConfig(),
+                 class_counts=None):
         if meta.gate_policy not in GATE_POLICIES:
             raise ValueError(f"gate_policy must be one of {GATE_POLICIES}, got {meta.gate_policy!r}")
+        if optim_config.virtual_lr is not None and optim_config.virtual_lr <= 0:
+            raise ValueError(f"virtual_lr must be positive (a zero virtual step makes every "
+                             f"meta-gradient zero), got {optim_config.virtual_lr}; "
+                             "None uses the scheduled lr")
         self.model, self.meta, self.optim_config = model, meta, optim_config
         self.dtype = model.trainable_variables[0].dtype
         self.optimizer = optim.sgd(optim.piecewise(optim_config.lr, optim_config.lr_boundaries,
                                                    optim_config.lr_decay),
                                    optim_config.momentum, optim_config.nesterov, name="base_sgd")
         self.optimizer.build(model.trainable_variables)
+        self.loss = losses_lib.TrainingLoss(meta.loss, class_counts, meta.ldam_max_margin,
+                                            meta.ldam_scale, meta.drw_step, meta.drw_beta,
+                                            self.optimizer.iterations, self.dtype)
         self.method = None if meta.method == "plain" else build_method(
-            meta.method, meta, num_classes, self.dtype)
+            meta.method, meta, num_classes, self.dtype, self.loss)
         self.samplers, self.meta_optimizer, self.sampler_optimizer = [], None, None
         self.selection = None
-        if self.method is None:
-            return
+        if self.method is not None:
+            self._build_meta(model, meta)
+
+    def _build_meta(self, model, meta):
+        """The candidate selection, the meta optimiser and the samplers."""
         paths = [v.path for v in model.trainable_variables]
         segments = meta.num_segments
         if _synchronized_bn(model) and tf.distribute.get_strategy().num_replicas_in_sync > 1:
@@ -91,9 +131,12 @@ class MetaLearner:
             names += ["val_loss"]
             if self.selection.candidates:
                 names += ["gate_fraction"] + (["loss_r"] if self.samplers else [])
-            if self.meta.famus and self.selection.head:
+            if self._uses_lg():
                 names += ["loss_g"]
         return names
+
+    def _uses_lg(self):
+        return bool(self.meta.famus and self.selection.head and self.method.uses_lg)
 
     def learning_rate(self):
         """The current scheduled base learning rate, as a tensor."""
@@ -117,8 +160,7 @@ class MetaLearner:
         with tf.GradientTape() as tape:
             tape.watch(w)
             logits, new_nt = fn.forward(self.model, w, nt, images)
-            losses = fn.per_example_ce(logits, labels)
-            loss = replicas.batch_mean(losses)
+            loss = self.loss.plain_loss(logits, labels)
         self._actual_step(tape.gradient(loss, w, unconnected_gradients=fn.ZERO), new_nt)
         return {"loss": replicas.all_sum(loss), "accuracy": _accuracy(logits, labels)}
 
@@ -152,42 +194,62 @@ class MetaLearner:
         self.sampler_optimizer.apply(sgrads, variables)
         return hard, {"loss_r": loss_r}
 
+    def _virtual_lr(self):
+        """alpha of the virtual step: --virtual_lr if set (None: the scheduled lr)."""
+        if self.optim_config.virtual_lr is None:
+            return self.learning_rate()
+        return tf.constant(self.optim_config.virtual_lr, self.dtype)
+
     def _virtual_pass(self, images, labels, val_images, val_labels):
         """Steps 1-3: training forward, phi, virtual step, validation gradients."""
         model, method, sel = self.model, self.method, self.selection
-        c = {"w": fn.trainable_values(model), "nt": fn.non_trainable_values(model), "labels": labels}
-        c["lr"] = (tf.constant(self.optim_config.virtual_lr, self.dtype)
-                   if self.optim_config.virtual_lr else self.learning_rate())
+        w, nt = fn.trainable_values(model), fn.non_trainable_values(model)
         inner = tf.GradientTape(persistent=True)
         with inner:
-            inner.watch(c["w"])
-            c["logits"], c["new_nt"] = fn.forward(model, c["w"], c["nt"], images)
-        c["inner"] = inner
-        c["logits_sg"] = tf.stop_gradient(c["logits"])
-        c["losses"] = fn.per_example_ce(c["logits_sg"], labels)
-        c["theta_tape"] = tf.GradientTape()
-        with c["theta_tape"]:
-            c["phi"] = method.phi(c["losses"], labels)
-        c["tape"], c["phi_sg"], c["recorded"] = virtual.recorded_gradients(
-            inner, c["logits"], c["w"], method, c["phi"], c["logits_sg"], labels)
-        c["grads"] = replicas.all_sum(c["recorded"])  # the global virtual-step gradient
-        w_hat = virtual.virtual_weights(c["w"], c["grads"], c["lr"])
+            inner.watch(w)
+            logits, new_nt = fn.forward(model, w, nt, images)
+        logits_sg = tf.stop_gradient(logits)
+        losses = self.loss.per_example(logits_sg, labels)
+        theta_tape = tf.GradientTape()
+        with theta_tape:
+            phi = method.phi(losses, labels)
+        tape, phi_sg, recorded = virtual.recorded_gradients(
+            inner, logits, w, method, phi, logits_sg, labels)
+        grads = replicas.all_sum(recorded)  # the global virtual-step gradient
+        lr = self._virtual_lr()
+        w_hat = virtual.virtual_weights(w, grads, lr)
         watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
-        c["val_loss"], _, c["u"] = virtual.validation_gradients(
-            model, w_hat, c["nt"], val_images, val_labels, watch)
-        return c
+        val_loss, _, u = virtual.validation_gradients(model, w_hat, nt, val_images, val_labels, watch)
+        return VirtualPass(weights=w, new_non_trainable=new_nt, labels=labels, lr=lr, inner=inner,
+                           logits=logits, logits_sg=logits_sg, losses=losses, theta_tape=theta_tape,
+                           phi=phi, tape=tape, phi_sg=phi_sg, recorded=recorded, grads=grads,
+                           val_loss=val_loss, u=u)
+
+    def _sampler_gradients(self, c):
+        """The training gradients the samplers see and are trained with: the virtual
+        step's, or those of the method's `sampler_phi` (L2R, whose virtual step is zero)."""
+        phi = self.method.sampler_phi(c.losses)
+        if phi is None:
+            return c.grads
+        cand = list(self.selection.candidates)
+        grads = fn.inner_gradient(c.inner, c.logits, [c.weights[i] for i in cand],
+                                  self.method.logit_grads(phi, c.logits_sg, c.labels))
+        out = list(c.grads)
+        for i, g in zip(cand, replicas.all_sum(grads)):
+            out[i] = g
+        return out
 
     def _phi_gradient(self, c, hard):
         """dL_val/dphi through the tensors the gates (0/1 per candidate) keep."""
         return virtual.gated_meta_gradient(
-            self.selection, hard, tape=c["tape"], phi_sg=c["phi_sg"], grads=c["recorded"],
-            values=c["grads"], lr=c["lr"], u=c["u"], lambda_g=self.meta.lambda_g if self.meta.famus else 0.0,
+            self.selection, hard, tape=c.tape, phi_sg=c.phi_sg, grads=c.recorded,
+            values=c.grads, lr=c.lr, u=c.u, lambda_g=self.meta.lambda_g if self._uses_lg() else 0.0,
             lg_mode=self.meta.lg_loss)
 
     def _theta_gradients(self, c, d_phi):
         variables = list(self.method.meta_variables)
-        return c["theta_tape"].gradient(c["phi"], variables, output_gradients=d_phi,
-                                        unconnected_gradients=fn.ZERO)
+        return c.theta_tape.gradient(c.phi, variables, output_gradients=d_phi,
+                                     unconnected_gradients=fn.ZERO)
 
     def meta_gradient(self, images, labels, val_images, val_labels, gates=None):
         """The meta-gradients of one step for given 0/1 candidate gates; changes nothing.
@@ -198,44 +260,49 @@ class MetaLearner:
         if gates is not None:
             gates = tf.cast(gates, self.dtype)
         d_phi = self._phi_gradient(c, gates)
-        out = {"phi": c["phi"], "d_phi": d_phi}
+        out = {"phi": c.phi, "d_phi": d_phi}
         out["theta"] = self._theta_gradients(c, d_phi) if self.method.meta_variables else []
         return out
+
+    def _meta_update(self, c, d_phi):
+        """Step 4: the meta optimiser's step on theta (beta, coupled decay), then projection."""
+        variables = list(self.method.meta_variables)
+        if not variables:
+            return
+        mgrads = optim.with_decay(self._theta_gradients(c, d_phi), variables,
+                                  replicas.scale_for_sum(self.meta.meta_weight_decay))
+        self.meta_optimizer.apply(mgrads, variables)
+        self.method.project()
 
     def _meta_step(self, images, labels, val_images, val_labels):
         meta, method, sel = self.meta, self.method, self.selection
         c = self._virtual_pass(images, labels, val_images, val_labels)
         metrics, hard = {}, None
         if sel.candidates:
-            hard, extra = self._gates(c["grads"], c["lr"], c["u"], self.optimizer.iterations)
+            hard, extra = self._gates(self._sampler_gradients(c), c.lr, c.u,
+                                      self.optimizer.iterations)
             metrics.update(extra, gates=hard, gate_fraction=tf.reduce_mean(hard))
         d_phi = self._phi_gradient(c, hard)
-        if method.meta_variables:
-            variables = list(method.meta_variables)
-            mgrads = optim.with_decay(self._theta_gradients(c, d_phi), variables,
-                                      replicas.scale_for_sum(meta.meta_weight_decay))
-            self.meta_optimizer.apply(mgrads, variables)
-            method.project()
-        if meta.famus and sel.head:
+        self._meta_update(c, d_phi)
+        if self._uses_lg():
             metrics["loss_g"] = sampler_lib.gradient_match_loss(
-                [c["grads"][i] for i in sel.head], [c["u"][i] for i in sel.head], meta.lg_loss)
+                [c.grads[i] for i in sel.head], [c.u[i] for i in sel.head], meta.lg_loss)
         # 5. actual step with the updated meta model, phi held constant.
-        phi_actual = method.actual_phi(c["losses"], c["labels"], d_phi)
-        actual = fn.inner_gradient(c["inner"], c["logits"], c["w"],
-                                   method.logit_grads(phi_actual, c["logits_sg"], c["labels"]))
-        self._actual_step(actual, c["new_nt"])
-        losses = c["losses"]
+        phi_actual = method.actual_phi(c.losses, c.labels, d_phi)
+        actual = fn.inner_gradient(c.inner, c.logits, c.weights,
+                                   method.logit_grads(phi_actual, c.logits_sg, c.labels))
+        self._actual_step(actual, c.new_non_trainable)
+        losses = c.losses
         uniform = tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), losses.dtype))
         metrics.update({"loss": replicas.all_sum(replicas.batch_mean(losses)),
-                        "accuracy": _accuracy(c["logits_sg"], labels),
-                        "val_loss": c["val_loss"], "lr": c["lr"],
+                        "accuracy": _accuracy(c.logits_sg, labels),
+                        "val_loss": c.val_loss, "lr": c.lr,
                         "example_weights": phi_actual if phi_actual.shape.rank == 1 else uniform})
         return metrics
 
 
 def _synchronized_bn(model):
-    return any(getattr(layer, "synchronized", False)
-               for layer in model._flatten_layers(include_self=False, recursive=True))
+    return any(getattr(layer, "synchronized", False) for layer in fn.sublayers(model))
 
 
 def _accuracy(logits, labels):

@@ -1,19 +1,22 @@
 """The MW-Net weighting network ("VNet") and the normalisation of its weights.
 
 VNet = Dense(1 -> 100) -> ReLU -> Dense(100 -> 1) -> sigmoid, fed the stop-gradient
-per-example training loss [MW-Net official code; FaMUS preresnet.py].
+per-example training loss [MW-Net official code; FaMUS preresnet.py]. Both layers are
+initialised as PyTorch's Linear, U(+-1/sqrt(fan_in)) for weights and biases
+(torch_init.py), as in the reference code.
 """
 import keras
 import tensorflow as tf
 
 from famus_tf.meta import replicas
+from famus_tf.meta.torch_init import linear
 
 
 def build_weighting_net(hidden=100, name="weighting_net"):
     """The weighting network: per-example loss [n, 1] -> weight in (0, 1) [n, 1]."""
     net = keras.Sequential([
-        keras.layers.Dense(hidden, activation="relu", name="fc1"),
-        keras.layers.Dense(1, activation="sigmoid", name="fc2"),
+        linear(hidden, 1, activation="relu", name="fc1"),
+        linear(1, hidden, activation="sigmoid", name="fc2"),
     ], name=name)
     net.build((None, 1))
     return net

@@ -4,7 +4,7 @@ Everything that changes during training goes into one `tf.train.Checkpoint`:
 base network, meta model, samplers, every optimiser (their iteration counters are
 the step), the input iterators (tf.data saves their position and shuffle state),
 and the run's own counters (best accuracy, selection counts). The gate noise is a
-function of the step (meta/counter_rng.py), so no generator state is needed.
+function of the step (famus_tf/counter_rng.py), so no generator state is needed.
 `tf.train.CheckpointManager` keeps the newest `keep` checkpoints.
 
 The resolved configuration is written to `config.json` in the model directory; a

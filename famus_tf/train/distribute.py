@@ -13,7 +13,10 @@ meta/replicas.py for how the per-replica step equals the single-device one).
 import os
 import tempfile
 
+import keras
 import tensorflow as tf
+
+from famus_tf.meta.functional import sublayers
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 
@@ -56,8 +59,7 @@ def logical_cpus(n):
 
 def sync_batchnorm(model):
     """Makes every BatchNormalization layer of `model` use global-batch statistics."""
-    import keras
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in sublayers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.synchronized = True
     return model

@@ -127,6 +127,17 @@ class Trainer:
         return dataclasses.replace(exp.optim, lr_boundaries=tuple(sorted(
             set(exp.optim.lr_boundaries) | {e * self.steps_per_epoch for e in exp.run.lr_epochs})))
 
+    def meta_config(self):
+        """The method's config, the DRW epoch (--drw_epoch) converted to an iteration."""
+        meta = self.exp.meta
+        return dataclasses.replace(meta, drw_step=meta.drw_step
+                                   or self.exp.run.drw_epoch * self.steps_per_epoch)
+
+    def class_counts(self):
+        """Training examples per (noisy) class, for LDAM's margins and DRW's weights."""
+        labels = self.data.train_labels
+        return np.bincount(labels[labels >= 0], minlength=self.data.num_classes)
+
     def build(self):
         """The base network and its MetaLearner, in the strategy's scope."""
         run, data = self.exp.run, self.data
@@ -135,7 +146,8 @@ class Trainer:
                                             run.weights_path)
             if run.sync_batchnorm:
                 distribute.sync_batchnorm(self.model)
-            self.learner = MetaLearner(self.model, data.num_classes, self.exp.meta, self.optim_config())
+            self.learner = MetaLearner(self.model, data.num_classes, self.meta_config(),
+                                       self.optim_config(), class_counts=self.class_counts())
         selection = self.learner.selection
         self.num_candidates = len(selection.candidates) if selection else 0
 

@@ -19,7 +19,7 @@ class StepSplit:
         self.repeats = repeats
         n = len(learner.selection.candidates)
         gates = tf.ones([n], learner.dtype) if n else None
-        self._virtual = tf.function(lambda *b: learner._virtual_pass(*b)["val_loss"], autograph=False)
+        self._virtual = tf.function(lambda *b: learner._virtual_pass(*b).val_loss, autograph=False)
         self._meta = tf.function(lambda *b: learner.meta_gradient(*b, gates=gates)["d_phi"],
                                  autograph=False)
 
