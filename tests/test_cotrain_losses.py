@@ -130,7 +130,11 @@ def test_replica_contributions_sum_to_the_single_device_values():
 
     def replica(v, z, t, g, m, lam):
         s = losses.Supervision(t, g, m, lam[0])
-        return losses.virtual_loss(v, z, s), losses.virtual_logit_grads(v, z, s), losses.meta_loss(z, t)
+        with tf.GradientTape() as tape:  # through the all-sum of the prior's mean softmax
+            tape.watch(z)
+            contribution = losses.virtual_loss(v, z, s)
+        return (contribution, losses.virtual_logit_grads(v, z, s), losses.meta_loss(z, t),
+                tape.gradient(contribution, z))
 
     lam = tf.fill([4 * B], sup.lambda_u)
     dist = distribute.distribute_batch(strategy, (v, logits) + tuple(sup[:3]) + (lam,))
@@ -140,6 +144,8 @@ def test_replica_contributions_sum_to_the_single_device_values():
     np.testing.assert_allclose(np.concatenate([x.numpy() for x in local[1]]), single[1].numpy(),
                                rtol=1e-12, atol=1e-16)
     np.testing.assert_allclose(sum(float(x) for x in local[2]), float(single[2]), rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([x.numpy() for x in local[3]]), single[1].numpy(),
+                               rtol=1e-10, atol=1e-15)
 
 
 class _CoTrainingMethod:

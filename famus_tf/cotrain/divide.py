@@ -177,8 +177,8 @@ def statistics(split_result, is_clean=None):
     is_clean = np.asarray(is_clean, bool)
     for name, chosen in (("labeled", s.labeled), ("meta", s.meta)):
         hits = float(np.sum(chosen & is_clean))
-        out[f"{name}_precision"] = hits / chosen.sum() if chosen.any() else float("nan")
-        out[f"{name}_recall"] = hits / is_clean.sum() if is_clean.any() else float("nan")
+        out[f"{name}_precision"] = hits / float(chosen.sum()) if chosen.any() else float("nan")
+        out[f"{name}_recall"] = hits / float(is_clean.sum()) if is_clean.any() else float("nan")
     both = is_clean.any() and (~is_clean).any()
     out["clean_prob_auc"] = float(roc_auc_score(is_clean, s.clean_prob)) if both else float("nan")
     return out
