@@ -74,7 +74,19 @@ def test_non_finite_losses_are_left_out_and_unlabeled():
     assert s.clean_prob[5] == 0 and s.clean_prob[17] == 0 and not s.labeled[[5, 17]].any()
     keep = np.ones(len(losses), bool)
     keep[[5, 17]] = False
+    np.testing.assert_array_equal(s.evaluated, keep)
+    assert not np.isin([5, 17], s.unlabeled_indices).any() and not s.meta[[5, 17]].any()
+    assert len(s.labeled_indices) + len(s.unlabeled_indices) == len(losses) - 2
     np.testing.assert_allclose(s.clean_prob[keep], full.clean_prob[keep], atol=0.05)
+    guarded = divide.split(holes, random_state=3, max_labeled=1000)
+    np.testing.assert_array_equal(guarded.labeled,
+                                  keep & (guarded.clean_prob > np.median(guarded.clean_prob[keep])))
+    _, is_clean = _losses()
+    stats = divide.statistics(s, is_clean)
+    clean_eval = is_clean & keep
+    assert stats["labeled_recall"] == pytest.approx(np.sum(s.labeled & clean_eval) / clean_eval.sum())
+    clean, noisy = divide.clean_prob_by_truth(s, is_clean)
+    assert clean.size + noisy.size == len(losses) - 2
 
 
 def test_constant_losses_do_not_divide_by_zero():
@@ -111,7 +123,7 @@ def test_statistics_against_direct_counts():
 
 def test_guard_bounds():
     assert divide.guard_bounds(50_000, 64) == (divide.MIN_LABELED, divide.MAX_LABELED)
-    assert divide.guard_bounds(1257, 32) == (32, 1131)
+    assert divide.guard_bounds(1258, 32) == (32, 1132)
     assert divide.guard_bounds(200, 64) == (64, 136)
     with pytest.raises(ValueError, match="two batches"):
         divide.guard_bounds(100, 64)

@@ -41,12 +41,15 @@ class Split:
     """One network's split of the N training examples (arrays in training-set order).
 
     clean_prob: [N] c_i (0 for examples whose loss was not finite: never evaluated);
-    labeled, meta: [N] bool masks; unlabeled = ~labeled;
+    evaluated: [N] bool, the loss was finite (all True unless the caller evaluated a
+    subset, e.g. Clothing1M's per-epoch sample, or files were unreadable);
+    labeled, meta: [N] bool masks (subsets of `evaluated`); unlabeled = evaluated & ~labeled;
     normalised_losses: [N] the GMM's input x_i (NaN where the loss was not finite);
     means, variances, weights: the fitted components, ordered (low-loss, high-loss);
     guarded: the median guard replaced the labeled set; meta_guarded: same for the meta set.
     """
     clean_prob: np.ndarray
+    evaluated: np.ndarray
     labeled: np.ndarray
     meta: np.ndarray
     normalised_losses: np.ndarray
@@ -62,7 +65,7 @@ class Split:
 
     @property
     def unlabeled_indices(self):
-        return np.flatnonzero(~self.labeled)
+        return np.flatnonzero(self.evaluated & ~self.labeled)
 
     @property
     def meta_indices(self):
@@ -82,7 +85,7 @@ def guard_bounds(num_examples, batch_size):
     images: the labeled loader must fill a batch, and the unlabeled part must keep
     examples. Scaled: min = B, max = min(floor(0.9 N), N - B) (so the unlabeled set
     fills a batch too); for N = 50,000 and B = 64 this is (64, 45,000). For the 1,257
-    training digits and B = 32: (32, 1131). Raises ValueError when N < 2B.
+    training digits (the 70% split of load_digits_splits) and B = 32: (32, 1132). Raises ValueError when N < 2B.
     """
     if num_examples < 2 * batch_size:
         raise ValueError(f"the split needs at least two batches of {batch_size} examples, "
@@ -117,12 +120,13 @@ def clean_probability(gmm, normalised):
     return prob
 
 
-def _select(prob, threshold, lo, hi):
-    """prob > threshold, or prob > median(prob) when its size is outside [lo, hi]."""
+def _select(prob, evaluated, threshold, lo, hi):
+    """prob > threshold, or prob > median(prob) (over the evaluated examples) when its
+    size is outside [lo, hi]."""
     chosen = prob > threshold
     if lo <= chosen.sum() <= hi:
         return chosen, False
-    return prob > np.median(prob), True
+    return evaluated & (prob > np.median(prob[evaluated])), True
 
 
 def split(losses, random_state, p_threshold=0.5, meta_threshold=0.5, min_labeled=MIN_LABELED,
@@ -134,16 +138,18 @@ def split(losses, random_state, p_threshold=0.5, meta_threshold=0.5, min_labeled
     the official code applies no guard to it (and fails on an empty meta set); here the
     median split replaces it only when it has fewer than `min_meta` examples (default 1:
     only the empty set, where the official code has no behaviour to follow).
-    Non-finite losses (examples not evaluated) are left out of the fit and get c = 0.
+    Non-finite losses (examples not evaluated: outside Clothing1M's epoch sample, or
+    unreadable) are left out of the fit, get c = 0 and belong to no set.
     `gmm_options`: overrides of max_iter / tol / reg_covar.
     """
     x = normalise(losses)
     gmm = fit_gmm(x, random_state, **(gmm_options or {}))
     prob = clean_probability(gmm, x)
-    labeled, guarded = _select(prob, p_threshold, min_labeled, max_labeled)
-    meta, meta_guarded = _select(prob, meta_threshold, min_meta, np.inf)
+    evaluated = np.isfinite(x)
+    labeled, guarded = _select(prob, evaluated, p_threshold, min_labeled, max_labeled)
+    meta, meta_guarded = _select(prob, evaluated, meta_threshold, min_meta, np.inf)
     order = np.argsort(gmm.means_.ravel())
-    return Split(clean_prob=prob, labeled=labeled, meta=meta, normalised_losses=x,
+    return Split(clean_prob=prob, evaluated=evaluated, labeled=labeled, meta=meta, normalised_losses=x,
                  means=gmm.means_.ravel()[order], variances=gmm.covariances_.ravel()[order],
                  weights=gmm.weights_[order], guarded=guarded, meta_guarded=meta_guarded)
 
@@ -162,29 +168,33 @@ def statistics(split_result, is_clean=None):
     """Scalars to log for one split; with the true clean mask, the detector's quality.
 
     Always: sizes of the labeled / unlabeled / meta sets, the guard flags and the GMM means.
-    With `is_clean` ([N] bool, the noisy label equals the true one): precision and recall
+    With `is_clean` ([N] bool, the noisy label equals the true one; only the evaluated
+    examples count): precision and recall
     of the labeled set as a detector of clean examples (precision = |L & clean| / |L|,
     recall = |L & clean| / |clean|), the same for the meta set, and the ROC AUC of c as a
     score of cleanness (NaN when only one class is present).
     """
     s = split_result
-    out = {"labeled_size": int(s.labeled.sum()), "unlabeled_size": int((~s.labeled).sum()),
+    out = {"labeled_size": int(s.labeled.sum()), "unlabeled_size": len(s.unlabeled_indices),
            "meta_size": int(s.meta.sum()), "guarded": bool(s.guarded),
            "meta_guarded": bool(s.meta_guarded), "gmm_mean_low": float(s.means[0]),
            "gmm_mean_high": float(s.means[1])}
     if is_clean is None:
         return out
-    is_clean = np.asarray(is_clean, bool)
+    is_clean = np.asarray(is_clean, bool) & s.evaluated
+    prob = s.clean_prob[s.evaluated]
     for name, chosen in (("labeled", s.labeled), ("meta", s.meta)):
         hits = float(np.sum(chosen & is_clean))
         out[f"{name}_precision"] = hits / float(chosen.sum()) if chosen.any() else float("nan")
         out[f"{name}_recall"] = hits / float(is_clean.sum()) if is_clean.any() else float("nan")
-    both = is_clean.any() and (~is_clean).any()
-    out["clean_prob_auc"] = float(roc_auc_score(is_clean, s.clean_prob)) if both else float("nan")
+    truth = is_clean[s.evaluated]
+    both = truth.any() and (~truth).any()
+    out["clean_prob_auc"] = float(roc_auc_score(truth, prob)) if both else float("nan")
     return out
 
 
 def clean_prob_by_truth(split_result, is_clean):
-    """(c of the truly clean examples, c of the truly noisy ones): histogram inputs."""
-    is_clean = np.asarray(is_clean, bool)
-    return split_result.clean_prob[is_clean], split_result.clean_prob[~is_clean]
+    """(c of the truly clean examples, c of the truly noisy ones) among the evaluated
+    examples: histogram inputs."""
+    s, is_clean = split_result, np.asarray(is_clean, bool)
+    return s.clean_prob[is_clean & s.evaluated], s.clean_prob[~is_clean & s.evaluated]
