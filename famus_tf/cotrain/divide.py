@@ -169,10 +169,10 @@ def statistics(split_result, is_clean=None):
 
     Always: sizes of the labeled / unlabeled / meta sets, the guard flags and the GMM means.
     With `is_clean` ([N] bool, the noisy label equals the true one; only the evaluated
-    examples count): precision and recall
-    of the labeled set as a detector of clean examples (precision = |L & clean| / |L|,
-    recall = |L & clean| / |clean|), the same for the meta set, and the ROC AUC of c as a
-    score of cleanness (NaN when only one class is present).
+    examples count): precision and recall of the labeled set as a detector of clean
+    examples (precision = |L & clean| / |L|, recall = |L & clean| / |clean|), the same for
+    the meta set, and the ROC AUC of c as a score of cleanness (NaN when only one class
+    is present).
     """
     s = split_result
     out = {"labeled_size": int(s.labeled.sum()), "unlabeled_size": len(s.unlabeled_indices),
