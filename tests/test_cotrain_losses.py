@@ -204,3 +204,13 @@ def test_engine_meta_gradient_with_the_cotraining_loss_matches_finite_difference
         assert np.abs(d_phi.numpy()).max() > 1e-4
     finally:
         mf.float32()
+
+
+def test_logit_grads_and_losses_under_xla():
+    v, logits, sup = _case(seed=7)
+    fn = tf.function(lambda v, z, s: (losses.virtual_logit_grads(v, z, s), losses.virtual_loss(v, z, s),
+                                      losses.meta_loss(z, s.targets)), jit_compile=True)
+    for got, want in zip(fn(v, logits, sup), (losses.virtual_logit_grads(v, logits, sup),
+                                              losses.virtual_loss(v, logits, sup),
+                                              losses.meta_loss(logits, sup.targets))):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-15)

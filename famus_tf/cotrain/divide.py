@@ -84,8 +84,9 @@ def guard_bounds(num_examples, batch_size):
     The official bounds (64, 45,000) are one batch of B = 64 and 90% of CIFAR's 50,000
     images: the labeled loader must fill a batch, and the unlabeled part must keep
     examples. Scaled: min = B, max = min(floor(0.9 N), N - B) (so the unlabeled set
-    fills a batch too); for N = 50,000 and B = 64 this is (64, 45,000). For the 1,257
-    training digits (the 70% split of load_digits_splits) and B = 32: (32, 1132). Raises ValueError when N < 2B.
+    fills a batch too); for N = 50,000 and B = 64 this is (64, 45,000); for the 1,258
+    training digits (the 70% split of load_digits_splits) and B = 32, (32, 1132).
+    Raises ValueError when N < 2B.
     """
     if num_examples < 2 * batch_size:
         raise ValueError(f"the split needs at least two batches of {batch_size} examples, "
