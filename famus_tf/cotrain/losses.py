@@ -96,7 +96,7 @@ def virtual_loss(weights, logits, sup, prior=True):
     lam = tf.cast(sup.lambda_u, logits.dtype)
     per_example = (m * per_example_cost(logits, sup.targets)
                    + lam * (1.0 - m) * per_example_mse(logits, sup.guesses))
-    loss = 2.0 * tf.reduce_sum(weights * per_example)
+    loss = 2.0 * tf.reduce_sum(tf.cast(weights, logits.dtype) * per_example)
     return loss + prior_penalty(logits) if prior else loss
 
 
@@ -127,7 +127,7 @@ def virtual_logit_grads(weights, logits, sup, prior=True):
     probs = tf.nn.softmax(logits)
     per_example = (m * (probs - tf.cast(sup.targets, logits.dtype))
                    + lam * (1.0 - m) * mse_logit_grads(logits, sup.guesses))
-    grads = 2.0 * weights[:, None] * per_example
+    grads = 2.0 * tf.cast(weights, logits.dtype)[:, None] * per_example
     return grads + prior_logit_grads(logits) if prior else grads
 
 
