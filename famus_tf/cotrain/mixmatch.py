@@ -27,7 +27,7 @@ alpha), and one permutation pi:
   x'_i = lambda' x_i + (1 - lambda') x_pi(i),  the same for targets and guesses.
 
 Rows keep their role (row i < 2B stays in the labeled part). Randomness is
-counter-based (meta/counter_rng.py): lambda' and pi are functions of (step, stream, n)
+counter-based (famus_tf/counter_rng.py): lambda' and pi are functions of (step, stream, n)
 only, the same on every replica, after a resume and under XLA. lambda' is drawn by
 inversion, lambda' = F^-1((1 + u) / 2) with F the Beta(alpha, alpha) CDF
 (tf.math.betainc) and u uniform: for t >= 1/2, P(lambda' <= t) = 2 F(t) - 1 by the
@@ -41,7 +41,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from famus_tf.meta import counter_rng, replicas
+from famus_tf import counter_rng
+from famus_tf.meta import replicas
 
 TEMPERATURE = 0.5
 RECIPES = ("famus", "dividemix")
