@@ -5,7 +5,6 @@ given on the command line override it). Flags are
 parsed and validated here (a bad value or flagfile: one message, exit code 2,
 before any work), turned into plain config objects, and passed down.
 """
-import json
 import os
 import re
 import sys
@@ -226,9 +225,12 @@ def main(argv):
     if m.get("export_dir"):
         lines.append(f"SavedModel: {m['export_dir']}")
     print("\n".join(lines))
-    with open(os.path.join(exp.run.model_dir, "results.json"), "w") as fh:
-        json.dump({k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in results.items()},
-                  fh, indent=2)
+    from famus_tf.train import results as run_results
+    noise = prepared.noise_summary()
+    rate = noise["realised_rate"] if noise else None
+    run_results.write_run(exp.run.model_dir, m, rate)
+    if "baseline_ce" in results:
+        run_results.write_run(os.path.join(exp.run.model_dir, "baseline_ce"), results["baseline_ce"], rate)
 
 
 if __name__ == "__main__":

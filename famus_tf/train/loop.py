@@ -24,7 +24,7 @@ from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.meta import replicas
 from famus_tf.train import checkpoint, distribute, evaluate, inputs
-from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
+from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, weight_histograms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +174,7 @@ class Trainer:
             epoch, pos = divmod(step, steps_per_epoch)
             bar = _progress(epoch, run.epochs, steps_per_epoch, pos)
             t_epoch = time.perf_counter()
+            weight_means = WeightMeans()  # this epoch's, for results.json (train/results.py)
             end = min(steps_per_epoch, total - epoch * steps_per_epoch)
             while pos < end:
                 n = min(run.steps_per_call, end - pos,
@@ -184,6 +185,8 @@ class Trainer:
                 ms = (time.perf_counter() - t0) * 1000.0 / n
                 step, pos = step + n, pos + n
                 counts.assign_add(tf.cast(gates, tf.float64))
+                if exp.meta.method in ("mwnet", "l2r"):
+                    weight_means.add(weights.numpy(), is_clean.numpy())
                 scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
                 scal.update({"train/ms_per_step": ms, "train/lr": lr})
                 summaries.scalars(step, scal)
@@ -195,7 +198,7 @@ class Trainer:
             result.update(epoch=epoch + 1, best_top1=float(best.numpy()), seconds=time.perf_counter() - t_epoch)
             history.append(result)
             summaries.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
-            summaries.scalars(step, {"test/best_top1": float(best.numpy())})
+            summaries.scalars(step, {"test/best_top1": float(best.numpy()), **weight_means.scalars()})
             for name, ev in extra_evaluators.items():
                 extra = ev.run()
                 result[name] = extra
