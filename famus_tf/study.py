@@ -147,9 +147,15 @@ def main(argv):
         _error(e)
     runs = grid.plan(axes, seeds, FLAGS.root)
     print(f"study: {len(runs)} runs under {FLAGS.root}", flush=True)
-    failures = run_all(runs, passthrough, FLAGS.dry_run, log=lambda s: print(s, flush=True))
+    t0 = time.time()
+    try:
+        failures = run_all(runs, passthrough, FLAGS.dry_run, log=lambda s: print(s, flush=True))
+    except KeyboardInterrupt:
+        print("study: interrupted; run the same command again to resume it")
+        sys.exit(130)
     if FLAGS.dry_run:
         return
+    print(f"study: {len(runs)} runs, {len(failures)} failed, in {time.time() - t0:.0f} s wall")
     for run, code, error in failures:
         print(f"failed: {run.model_dir}: exit code {code}: {error}")
     if any(os.path.isdir(r.model_dir) for r in runs):

@@ -14,8 +14,10 @@ from tests.fixtures import REPO, kill_when
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
 TINY = ["--flagfile=launch/quickstart.cfg", "--epochs=1", "--max_steps=4", "--steps_per_call=2",
         "--checkpoint_every=2", "--export=false", "--compare_baseline=false", "--profile_split=false"]
-# Three runs: plain CE, MW-Net (killed), and one the driver refuses (FaMUS would only add tracing time).
-GRID = "variant=plain:method=plain,famus=false|mwnet:method=mwnet,famus=false|bad:candidates=lowest"
+# Three runs: plain CE; MW-Net (killed), with the plain-CE baseline beside it (the same
+# configuration as the first run); one the driver refuses. (FaMUS would only add tracing time.)
+GRID = ("variant=plain:method=plain,famus=false|mwnet:method=mwnet,famus=false,compare_baseline=true"
+        "|bad:candidates=lowest")
 
 
 class StudyTest(absltest.TestCase):
@@ -70,9 +72,14 @@ class StudyTest(absltest.TestCase):
         self.assertIn(f"{self.bad}: failed (exit code 2: famus_tf.main: error: --candidates", table)
         top1 = 100 * self.results(self.mwnet)["tests"]["test"]["last_top1"]
         self.assertIn(f"| {top1:.2f} |", table)
+        # The baseline trained beside MW-Net is a run of its own, the same configuration and
+        # seed as the plain run: counted once.
+        first, second = sorted([self.plain, os.path.join(self.mwnet, "baseline_ce")])
+        self.assertIn(f"{second}: same configuration and seeds as {first}, counted once", table)
 
     def test_results_json_of_real_runs(self):
-        for path, method in ((self.plain, "plain"), (self.mwnet, "mwnet")):
+        baseline = os.path.join(self.mwnet, "baseline_ce")
+        for path, method in ((self.plain, "plain"), (self.mwnet, "mwnet"), (baseline, "plain")):
             res = self.results(path)
             with open(os.path.join(path, "config.json")) as fh:
                 self.assertEqual(res["config"], json.load(fh))
@@ -91,6 +98,9 @@ class StudyTest(absltest.TestCase):
             self.assertGreater(res["wall_seconds"], 0.0)
             self.assertNotIn("split", res)
         self.assertIsNone(self.results(self.plain)["weights"])
+        self.assertIsNone(self.results(baseline)["weights"])
+        # Exact resume and the same data: the baseline ends where the plain run ended.
+        self.assertEqual(self.results(baseline)["variables_sha1"], self.results(self.plain)["variables_sha1"])
         w = self.results(self.mwnet)["weights"]
         # MW-Net normalises the weights to sum 1 over each batch of 64, so the mean weight of
         # every counted example is 1/64: a weighted average of the clean and noisy means.
