@@ -7,7 +7,7 @@ at any depth (a study's root), or a glob pattern of either. Runs that differ onl
 their seed (--seed_fields) are one row; a cell is mean ± sample std (ddof=1) with the
 number of seeds; accuracies are in percent. Unfinished, killed and failed runs are
 listed below the table, never averaged. Columns are configuration fields named as
-flags (dataset, noise_rate, method, famus, seed, ...) or Group.field (OptimConfig.lr);
+flags (dataset, noise_rate, method, famus, lr, ...) or Group.field (OptimConfig.lr);
 any other field that differs between rows is added. Metrics are dotted paths into
 results.json; SET.STAT is short for tests.SET.STAT (test.last_top1,
 imagenet_val.best_top5, steps, ms_per_step, weights.noisy, realised_noise_rate).
