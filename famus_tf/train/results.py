@@ -33,6 +33,7 @@ leaves half a file. Importing this module does not import TensorFlow.
 """
 import json
 import os
+import struct
 
 FILENAME = "results.json"
 FINISHED = "finished"
@@ -44,6 +45,17 @@ def _by_step(pairs):
     return dict(pairs)
 
 
+def _f32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _best(logged, exact):
+    """The larger of `exact` and the TensorBoard values `logged` (stored as float32): a
+    logged value that is `exact` rounded to float32 counts as `exact`."""
+    top = max(logged, default=None)
+    return exact if top is None or _f32(exact) >= top else top
+
+
 def _test_sets(final, scalars):
     """{SET: last and best top-1/top-5} of the main test set and every extra one."""
     sets = {"test": final}
@@ -53,11 +65,11 @@ def _test_sets(final, scalars):
         entry = {"last_top1": float(last["top1"]), "last_top5": float(last["top5"]),
                  "last_loss": float(last["loss"])}
         for k in ("top1", "top5"):
-            seen = list(_by_step(scalars.get(f"{name}/{k}", [])).values()) + [entry[f"last_{k}"]]
-            entry[f"best_{k}"] = max(seen)
+            exact = entry[f"last_{k}"]
+            if name == "test" and k == "top1" and "best_top1" in final:
+                exact = max(exact, float(final["best_top1"]))  # the checkpointed running best
+            entry[f"best_{k}"] = _best(_by_step(scalars.get(f"{name}/{k}", [])).values(), exact)
         out[name] = entry
-    if "best_top1" in final:  # the checkpointed running best (equal to the scalars' maximum)
-        out["test"]["best_top1"] = max(out["test"]["best_top1"], float(final["best_top1"]))
     return out
 
 

@@ -124,10 +124,11 @@ def _events(logdir):
 
 
 def read_spans(logdir):
-    """[(first, last) wall time] of each event file under `logdir` that has events."""
+    """[(first, last) wall time] of the summaries of each event file under `logdir` that
+    has any (the file-version record is left out: its time is rounded to the second)."""
     spans = []
     for path in _event_files(logdir):
-        times = [e.wall_time for e in _file_events(path)]
+        times = [e.wall_time for e in _file_events(path) if e.HasField("summary")]
         if times:
             spans.append((min(times), max(times)))
     return spans
