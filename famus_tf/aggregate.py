@@ -106,26 +106,27 @@ def _checkpoint_step(path):
 
 
 def load_run(path):
-    """A Run with its configuration, results and state; raises ValueError naming an
-    unreadable config.json."""
-    config = {}
-    if os.path.isfile(os.path.join(path, "config.json")):
-        try:
-            with open(os.path.join(path, "config.json")) as fh:
-                config = json.load(fh)
-        except ValueError as e:
-            raise ValueError(f"{os.path.join(path, 'config.json')}: not JSON ({e})")
+    """A Run with its configuration (a finished run's is the one in its results.json, the
+    configuration it finished with), results and state."""
+    config, notes = {}, []
+    try:
+        with open(os.path.join(path, "config.json")) as fh:
+            config = json.load(fh)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        notes.append("its config.json is unreadable")
     res = run_results.load(path)
     status = res.get("status") if res else None
     if status == run_results.FINISHED:
-        return Run(path, config or res.get("config", {}), res, "finished")
+        return Run(path, res.get("config") or config, res, "finished")
     if status == run_results.FAILED:
         return Run(path, config, res, "failed", f"exit code {res.get('exit_code')}: {res.get('error')}")
     step = _checkpoint_step(path)
-    detail = "no checkpoint" if step is None else f"last checkpoint at step {step}"
+    notes.insert(0, "no checkpoint" if step is None else f"last checkpoint at step {step}")
     if os.path.exists(os.path.join(path, run_results.FILENAME)):
-        detail += "; its results.json is unreadable or has no status"
-    return Run(path, config, res, "unfinished", detail)
+        notes.append("its results.json is unreadable or has no status")
+    return Run(path, config, res, "unfinished", "; ".join(notes))
 
 
 def resolve_field(name, config):
