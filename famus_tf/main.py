@@ -15,7 +15,6 @@ naming the flag, file or line:
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
 import dataclasses
-import json
 import logging as std_logging
 import os
 import sys
@@ -27,6 +26,7 @@ import flags as famus_flags
 from famus_tf.config import Experiment
 from famus_tf.data import augment, datasets, records
 from famus_tf.train import checkpoint, distribute
+from famus_tf.train import results as run_results
 from famus_tf.train.loop import Trainer
 
 FLAGS = flags.FLAGS
@@ -148,7 +148,7 @@ def run_experiment(exp, prepared, strategy=None):
     return results
 
 
-def report(exp, results):
+def report(exp, prepared, results):
     """Prints the test accuracies and where the outputs are; writes results.json."""
     m = results["main"]
     name = exp.meta.method + (" + FaMUS" if exp.meta.famus and exp.meta.method != "plain" else "")
@@ -162,9 +162,11 @@ def report(exp, results):
     if m.get("export_dir"):
         lines.append(f"SavedModel: {m['export_dir']}")
     print("\n".join(lines))
-    with open(os.path.join(exp.run.model_dir, "results.json"), "w") as fh:
-        json.dump({k: {kk: vv for kk, vv in v.items() if kk != "history"} for k, v in results.items()},
-                  fh, indent=2)
+    noise = prepared.noise_summary()
+    rate = noise["realised_rate"] if noise else None
+    run_results.write_run(exp.run.model_dir, m, rate)
+    if "baseline_ce" in results:
+        run_results.write_run(os.path.join(exp.run.model_dir, "baseline_ce"), results["baseline_ce"], rate)
 
 
 def classify(error, exp, started):
@@ -206,7 +208,7 @@ def main(argv):
             raise
         fail(message, code)
     if distribute.is_chief(strategy):
-        report(exp, results)
+        report(exp, prepared, results)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,17 @@ def run_main(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def kill_when(path, victim, procs=(), timeout=300):
+def kill_when(path, victim, procs=(), timeout=300, group=False):
     """SIGKILLs the process `victim` as soon as `path` exists (e.g. a checkpoint index);
-    fails if `victim` or any of `procs` ends first."""
+    fails if `victim` or any of `procs` ends first. `group`: kill victim's whole process
+    group (start it with start_new_session=True), i.e. it and the processes it started."""
     deadline = time.time() + timeout
     while not os.path.exists(path):
         assert all(p.poll() is None for p in (victim, *procs)), "the run ended before the kill"
         assert time.time() < deadline, f"{path} did not appear in {timeout} s"
         time.sleep(0.05)
-    victim.send_signal(signal.SIGKILL)
+    if group:
+        os.killpg(victim.pid, signal.SIGKILL)
+    else:
+        victim.send_signal(signal.SIGKILL)
     victim.wait()

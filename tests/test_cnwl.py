@@ -49,7 +49,7 @@ class CnwlTest(absltest.TestCase):
         out = run_main("--flagfile=launch/cnwl_red_40.cfg", f"--data_dir={root}", "--model=small_cnn",
                        "--batch_size=8", "--epochs=1", "--export=false", f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 5)
 
 

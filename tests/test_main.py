@@ -44,7 +44,7 @@ class TinyRunTest(absltest.TestCase):
         out = run_main(*TINY, f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("clean test accuracy", out.stdout)
-        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        results = json.load(open(os.path.join(model_dir, "results.json")))["tests"]["test"]
         self.assertGreater(results["last_top1"], 0.0)
         self.assertLessEqual(results["last_top1"], 1.0)
         self.assertTrue(glob.glob(os.path.join(model_dir, "ckpt-*.index")))
@@ -96,5 +96,5 @@ class XlaRunTest(absltest.TestCase):
                              text=True, timeout=600)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("Compiled cluster using XLA", out.stderr)
-        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        results = json.load(open(os.path.join(model_dir, "results.json")))["tests"]["test"]
         self.assertGreater(results["last_top1"], 0.3)  # one epoch of 18 steps learns something

@@ -80,11 +80,12 @@ class MirroredTest(absltest.TestCase):
         b = _run(args + MIRRORED + [f"--model_dir={two}"])
         self.assertEqual(a.returncode, 0, a.stderr[-3000:])
         self.assertEqual(b.returncode, 0, b.stderr[-3000:])
-        ra = json.load(open(os.path.join(one, "results.json")))["main"]
-        rb = json.load(open(os.path.join(two, "results.json")))["main"]
-        self.assertEqual(ra["steps"], rb["steps"])
-        self.assertAlmostEqual(ra["loss"], rb["loss"], delta=1e-3 * ra["loss"])
-        self.assertAlmostEqual(ra["top1"], rb["top1"], delta=2.0 / 540)
+        ra = json.load(open(os.path.join(one, "results.json")))["tests"]["test"]
+        rb = json.load(open(os.path.join(two, "results.json")))["tests"]["test"]
+        self.assertEqual(json.load(open(os.path.join(one, "results.json")))["steps"],
+                         json.load(open(os.path.join(two, "results.json")))["steps"])
+        self.assertAlmostEqual(ra["last_loss"], rb["last_loss"], delta=1e-3 * ra["last_loss"])
+        self.assertAlmostEqual(ra["last_top1"], rb["last_top1"], delta=2.0 / 540)
 
     def test_sigkill_then_resume_under_mirrored_matches_uninterrupted(self):
         straight, killed = self.create_tempdir().full_path, self.create_tempdir().full_path

@@ -88,10 +88,10 @@ class WebVisionRunTest(absltest.TestCase):
         self.assertEqual(os.listdir(model_dir), [])
         out = run("--num_batches=3")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
-        results = json.load(open(os.path.join(model_dir, "results.json")))["main"]
+        results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 3)  # class-balanced epochs of --num_batches
-        self.assertTrue(0.0 <= results["imagenet_val"]["top1"] <= 1.0)
-        self.assertTrue(0.0 <= results["top5"] <= 1.0)
+        self.assertTrue(0.0 <= results["tests"]["imagenet_val"]["last_top1"] <= 1.0)
+        self.assertTrue(0.0 <= results["tests"]["test"]["last_top5"] <= 1.0)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from famus_tf.train import checkpoint, distribute, evaluate, inputs
 from famus_tf.train.export import export_classifier
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
-from famus_tf.train.summaries import Summaries, selection_counts, weight_histograms
+from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, weight_histograms
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
@@ -239,7 +239,7 @@ class Trainer:
         run = self.exp.run
         bar = progress(epoch, run.epochs, self.steps_per_epoch, pos)
         end = min(self.steps_per_epoch, self.total - epoch * self.steps_per_epoch)
-        last = {}
+        last = {"weight_means": WeightMeans()}  # this epoch's, for results.json (train/results.py)
         while pos < end:
             n = min(run.steps_per_call, end - pos,
                     run.checkpoint_every - self.step % run.checkpoint_every)
@@ -249,13 +249,15 @@ class Trainer:
             ms = (time.perf_counter() - t0) * 1000.0 / n
             self.step, pos = self.step + n, pos + n
             self.counts.assign_add(tf.cast(gates, tf.float64))
+            if self.exp.meta.method in ("mwnet", "l2r"):
+                last["weight_means"].add(weights.numpy(), is_clean.numpy())
             scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
             scal.update({"train/ms_per_step": ms, "train/lr": lr})
             self.summaries.scalars(self.step, scal)
             bar.update(pos, scal)
             if self.step % run.checkpoint_every == 0:
                 self.manager.save(checkpoint_number=self.step)
-            last = {"ms": ms, "weights": weights, "is_clean": is_clean}
+            last.update(ms=ms, weights=weights, is_clean=is_clean)
         return last
 
     def evaluate(self, epoch, seconds):
@@ -272,15 +274,15 @@ class Trainer:
         and log lines."""
         s, step, epoch = self.summaries, self.step, result["epoch"]
         s.scalars(step, {f"test/{k}": result[k] for k in ("top1", "top5", "loss")})
-        s.scalars(step, {"test/best_top1": result["best_top1"]})
+        s.scalars(step, {"test/best_top1": result["best_top1"], **last["weight_means"].scalars()})
         for name in self.extra_evaluators:
             extra = result[name]
             s.scalars(step, {f"{name}/{k}": extra[k] for k in ("top1", "top5", "loss")})
             logging.info("epoch %d: %s top1 %.4f top5 %.4f", epoch, name, extra["top1"],
                          extra["top5"])
-        if self.splitter is not None and last:
+        if self.splitter is not None and "ms" in last:
             s.scalars(step, self.splitter.measure(last["ms"]))
-        if self.meta_it is not None and last:
+        if self.meta_it is not None and "ms" in last:
             weight_histograms(s, step, last["weights"].numpy(), last["is_clean"].numpy())
         if self.num_candidates:
             names = [self.model.trainable_variables[i].path for i in self.learner.selection.candidates]

@@ -71,6 +71,24 @@ def weight_histograms(summaries, step, weights, is_clean):
             summaries.histogram(step, f"weights/{name}", weights[mask])
 
 
+class WeightMeans:
+    """Running means of the example weights of clean and of noisy examples over the
+    batches given (the loop gives the last batch of each multi-step call);
+    `scalars()` is `{weights/clean_mean, weights/noisy_mean}` of what was seen."""
+
+    def __init__(self):
+        self.sums = {"clean": [0.0, 0], "noisy": [0.0, 0]}
+
+    def add(self, weights, is_clean):
+        weights, is_clean = np.asarray(weights, np.float64), np.asarray(is_clean, bool)
+        for name, mask in (("clean", is_clean), ("noisy", ~is_clean)):
+            self.sums[name][0] += float(weights[mask].sum())
+            self.sums[name][1] += int(mask.sum())
+
+    def scalars(self):
+        return {f"weights/{k}_mean": s / n for k, (s, n) in self.sums.items() if n}
+
+
 def selection_counts(summaries, step, counts, names):
     """How often each candidate tensor's gate was on, as histogram, bar image and text."""
     counts = np.asarray(counts, np.float64)
@@ -86,10 +104,34 @@ def selection_counts(summaries, step, counts, names):
                    "\n".join(f"{k} {n}: {int(c)}" for k, (n, c) in enumerate(zip(names, counts))))
 
 
-def _events(logdir):
-    for path in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
+def _event_files(logdir):
+    """Event files under `logdir`, oldest first (each writing process has its own)."""
+    return sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True))
+
+
+def _file_events(path):
+    """The events of one file; a record cut short by a killed writer ends the file."""
+    try:
         for record in tf.data.TFRecordDataset(path):
             yield event_pb2.Event.FromString(record.numpy())
+    except tf.errors.DataLossError:
+        return
+
+
+def _events(logdir):
+    for path in _event_files(logdir):
+        yield from _file_events(path)
+
+
+def read_spans(logdir):
+    """[(first, last) wall time] of the summaries of each event file under `logdir` that
+    has any (the file-version record is left out: its time is rounded to the second)."""
+    spans = []
+    for path in _event_files(logdir):
+        times = [e.wall_time for e in _file_events(path) if e.HasField("summary")]
+        if times:
+            spans.append((min(times), max(times)))
+    return spans
 
 
 def read_tags(logdir):
