@@ -87,6 +87,7 @@ class RunConfig:
     """Where the run writes, how long it trains, and how it is checkpointed."""
     model_dir: str = "runs/quickstart"
     model: str = "small_cnn"
+    head: str = "linear"             # classifier: linear | cosine (LDAM's normalised head)
     epochs: int = 30
     max_steps: int = 0               # stop after this many steps (0: epochs only)
     lr_epochs: Tuple[int, ...] = ()  # epochs at which the base lr decays (added to iteration ones)

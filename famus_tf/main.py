@@ -86,6 +86,9 @@ def validate(f):
                         f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
     if not 0.0 <= f.drw_beta < 1.0:
         raise FlagError(f"--drw_beta must be in [0, 1), got {f.drw_beta}")
+    if f.head == "cosine" and f.loss != "ldam":
+        raise FlagError("--head=cosine gives cosine logits in [-1, 1] that only the LDAM loss scales "
+                        "(by --ldam_scale); use it with --loss=ldam")
 
 
 def build_experiment(f):

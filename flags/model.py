@@ -2,7 +2,7 @@
 from absl import flags
 
 from famus_tf.config import RunConfig
-from famus_tf.models import MODEL_NAMES
+from famus_tf.models import HEADS, MODEL_NAMES
 
 D = RunConfig()
 
@@ -11,3 +11,6 @@ def define(fv):
     flags.DEFINE_enum("model", D.model, list(MODEL_NAMES), "Base network.", flag_values=fv)
     flags.DEFINE_string("weights_path", D.weights_path, "Local weights file to start from (never "
                         "downloaded).", flag_values=fv)
+    flags.DEFINE_enum("head", D.head, list(HEADS), "Classifier head: linear, or cosine (the "
+                      "normalised classifier of LDAM; needs --loss=ldam, whose scale s turns its "
+                      "cosine logits into logits, also in the exported SavedModel).", flag_values=fv)

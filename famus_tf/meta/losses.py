@@ -11,8 +11,8 @@ logits through MLC's T first). This module is the one place that defines both.
          are scaled by s (30):
              a_i = s * (z_i - m_{y_i} e_{y_i}),   l_i = CE(a_i, y_i),
              d l_i / d z_i = s * (softmax(a_i) - e_{y_i}).
-         (Cao et al.'s code computes z with a normalised, cosine classifier; the logits
-         here are the model's, see docs/methods.md.)
+         (Cao et al. compute z with a normalised, cosine classifier: `--head=cosine`,
+         famus_tf/models/heads.py.)
 
 Deferred re-weighting (DRW, Cao et al. Sec. 3.3): from iteration `drw_step` on, l_i
 is multiplied by the class weight c_{y_i}, with c from the effective number of samples

@@ -9,7 +9,8 @@ Conventions the meta-learning engine relies on:
   * variables use `keras.config.floatx()` (the models also work in float64).
 
 Registry API:
-  build_model(name, num_classes, input_shape, weights_path=None) -> keras.Model
+  build_model(name, num_classes, input_shape, weights_path=None, head='linear') -> keras.Model
+                                    (head: 'linear' or 'cosine', see models/heads.py)
   MODEL_NAMES                       tuple of registered names
   stage_prefixes(name) -> tuple     variable-path prefixes of the stages, in depth order
                                     (every trainable variable path starts with one)
@@ -31,6 +32,7 @@ import keras
 
 from famus_tf.meta import selection
 from famus_tf.models import applications, cifar_resnets
+from famus_tf.models.heads import HEADS, replace_head  # noqa: F401  (HEADS: the flag's values)
 from famus_tf.models.preact_resnet import preact_resnet18
 from famus_tf.models.small_cnn import small_cnn
 
@@ -128,7 +130,7 @@ def floatx_dtype_policy():
         yield
 
 
-def build_model(name, num_classes, input_shape, weights_path=None):
+def build_model(name, num_classes, input_shape, weights_path=None, head="linear"):
     """Builds a registered model returning logits.
 
     Args:
@@ -137,6 +139,7 @@ def build_model(name, num_classes, input_shape, weights_path=None):
         input_shape: (H, W, C) of the normalised float input images.
         weights_path: optional local weights file (never downloaded); a missing file
             raises FileNotFoundError before anything is built.
+        head: 'linear' (the model's own) or 'cosine' (LDAM's normalised classifier).
     Raises:
         ValueError: unknown `name`.
         FileNotFoundError: `weights_path` does not exist.
@@ -145,7 +148,8 @@ def build_model(name, num_classes, input_shape, weights_path=None):
     if weights_path is not None and not os.path.isfile(weights_path):
         raise FileNotFoundError(f"weights file not found: {weights_path!r}")
     with floatx_dtype_policy():
-        model = builder(int(num_classes), tuple(input_shape), weights_path)
+        model = replace_head(builder(int(num_classes), tuple(input_shape), weights_path), head,
+                             int(num_classes))
     if weights_path is not None and name not in _APPLICATIONS:
         model.load_weights(weights_path)
     return model

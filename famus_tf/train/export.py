@@ -14,16 +14,17 @@ import tensorflow as tf
 from famus_tf.data import pipeline
 
 
-def export_classifier(model, export_dir, mean, std, image_shape):
-    """Writes the SavedModel and export_info.json; returns export_dir."""
+def export_classifier(model, export_dir, mean, std, image_shape, logit_scale=1.0):
+    """Writes the SavedModel and export_info.json; returns export_dir. The served logits
+    are the model's times `logit_scale` (the LDAM scale s for a cosine head)."""
     if os.path.isdir(export_dir) and os.listdir(export_dir) and \
             not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
         raise FileExistsError(f"{export_dir} exists and is not a SavedModel export; not overwriting")
     dtype = model.trainable_variables[0].dtype
 
     def serve(images):
-        logits = tf.cast(model(pipeline.preprocess(images, mean, std, dtype), training=False),
-                         tf.float32)
+        logits = logit_scale * tf.cast(
+            model(pipeline.preprocess(images, mean, std, dtype), training=False), tf.float32)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
     archive = keras.export.ExportArchive()
@@ -32,7 +33,7 @@ def export_classifier(model, export_dir, mean, std, image_shape):
         tf.TensorSpec([None, *image_shape], tf.uint8, name="images")])
     archive.write_out(export_dir, verbose=False)
     info = {"mean": list(mean), "std": list(std), "image_shape": list(image_shape),
-            "num_classes": int(model.output_shape[-1])}
+            "num_classes": int(model.output_shape[-1]), "logit_scale": float(logit_scale)}
     with open(os.path.join(export_dir, "export_info.json"), "w") as fh:
         json.dump(info, fh, indent=2)
     return export_dir

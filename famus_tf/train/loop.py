@@ -143,7 +143,7 @@ class Trainer:
         run, data = self.exp.run, self.data
         with self.strategy.scope():
             self.model = models.build_model(run.model, data.num_classes, data.image_shape,
-                                            run.weights_path)
+                                            run.weights_path, run.head)
             if run.sync_batchnorm:
                 distribute.sync_batchnorm(self.model)
             self.learner = MetaLearner(self.model, data.num_classes, self.meta_config(),
@@ -308,8 +308,9 @@ class Trainer:
     def export(self):
         """Writes the SavedModel of the base network; returns its directory."""
         data = self.data
+        scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
         return export_classifier(self.model, os.path.join(self.exp.run.model_dir, "export"),
-                                 data.mean, data.std, data.image_shape)
+                                 data.mean, data.std, data.image_shape, logit_scale=scale)
 
     def clean_up(self):
         """Closes the summaries; removes a non-chief worker's private saves."""
