@@ -17,12 +17,12 @@ naming the flag, file or line:
 import dataclasses
 import logging as std_logging
 import os
-import sys
 
 import tensorflow as tf
 from absl import app, flags
 
 import flags as famus_flags
+from famus_tf import cli
 from famus_tf.config import Experiment
 from famus_tf.data import augment, datasets, records
 from famus_tf.train import checkpoint, distribute
@@ -32,7 +32,7 @@ from famus_tf.train.loop import Trainer
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(REPO, "launch", "quickstart.cfg")
-BAD_INPUT, FAULT, LOST_WORKER = 2, 1, 3
+BAD_INPUT, FAULT, LOST_WORKER = cli.BAD_INPUT, cli.FAULT, cli.LOST_WORKER
 
 
 class FlagError(ValueError):
@@ -41,8 +41,7 @@ class FlagError(ValueError):
 
 def fail(message, code):
     """The one way the driver stops on a known error: one line, the documented exit code."""
-    sys.stderr.write(f"famus_tf.main: error: {message}\n")
-    sys.exit(code)
+    cli.fail("famus_tf.main", message, code)
 
 
 def _check_paths(f):
@@ -99,15 +98,14 @@ def build_experiment(f):
                       optim=famus_flags.optim.config(f))
 
 
-def parse_flags(argv):
-    """absl parsing with exit code 2 and one message for any bad flag or flagfile."""
-    if not any(a.startswith(("--flagfile", "-flagfile")) for a in argv[1:]):
-        # No flagfile: the embedded default, with any flags given overriding it.
-        argv = argv[:1] + [f"--flagfile={QUICKSTART}"] + argv[1:]
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        fail(e, BAD_INPUT)
+def _default_flagfile(argv):
+    """No --flagfile: the embedded default, with any flags given overriding it."""
+    if any(a.startswith(("--flagfile", "-flagfile")) for a in argv[1:]):
+        return argv
+    return argv[:1] + [f"--flagfile={QUICKSTART}"] + argv[1:]
+
+
+parse_flags = cli.flags_parser("famus_tf.main", prepare=_default_flagfile)
 
 
 def prepare_data(exp):

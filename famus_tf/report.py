@@ -14,11 +14,10 @@ imagenet_val.best_top5, steps, ms_per_step, weights.noisy, realised_noise_rate).
 docs/results.md describes the fields. A path that is not a run and holds none, or an
 unknown column or metric: one line on stderr, exit code 2.
 """
-import sys
 
 from absl import app, flags
 
-from famus_tf import aggregate
+from famus_tf import aggregate, cli
 
 flags.DEFINE_list("columns", list(aggregate.DEFAULT_COLUMNS), "Configuration fields shown as "
                   "columns (flag names or Group.field); fields that differ between rows are added.")
@@ -32,15 +31,10 @@ FLAGS = flags.FLAGS
 
 
 def _error(message):
-    sys.stderr.write(f"famus_tf.report: error: {message}\n")
-    sys.exit(2)
+    cli.fail("famus_tf.report", message)
 
 
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        _error(e)
+parse_flags = cli.flags_parser("famus_tf.report")
 
 
 def main(argv):

@@ -30,7 +30,7 @@ import time
 from absl import app, flags
 
 import flags as _famus_flags  # noqa: F401  (the driver's flags: --flagfile and the grid are checked)
-from famus_tf import aggregate, grid
+from famus_tf import aggregate, cli, grid
 from famus_tf.train import results as run_results
 
 flags.DEFINE_string("grid", "", "Axes separated by ';': FLAG=V1,V2 or variant=NAME:FLAG=V,FLAG=V|NAME:...")
@@ -46,15 +46,10 @@ OWN = ("grid", "seeds", "root", "columns", "metrics", "csv", "dry_run")
 
 
 def _error(message):
-    sys.stderr.write(f"famus_tf.study: error: {message}\n")
-    sys.exit(2)
+    cli.fail("famus_tf.study", message)
 
 
-def parse_flags(argv):
-    try:
-        return FLAGS(argv)
-    except flags.Error as e:
-        _error(e)
+parse_flags = cli.flags_parser("famus_tf.study")
 
 
 def command(run, passthrough):

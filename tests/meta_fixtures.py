@@ -1,4 +1,5 @@
-"""Tiny float64 models and batches shared by the engine tests."""
+"""Tiny float64 models and batches shared by the engine tests, and a finite-difference
+check."""
 import keras
 import numpy as np
 import tensorflow as tf
@@ -45,3 +46,28 @@ def float64():
 def float32():
     keras.config.set_floatx("float32")
     keras.config.set_dtype_policy("float32")
+
+
+class Float64:
+    """Test-case mixin: layers built in a test are float64 (restored to float32 after)."""
+
+    def setUp(self):
+        super().setUp()
+        float64()
+
+    def tearDown(self):
+        float32()
+        super().tearDown()
+
+
+def central_difference(f, x0, direction, eps=1e-5):
+    return (f(x0 + eps * direction) - f(x0 - eps * direction)) / (2 * eps)
+
+
+def assert_directional_derivatives(grad, loss_at, x0, directions=3, seed=0, rtol=1e-5, atol=1e-10):
+    """grad . d equals the central difference of `loss_at` at x0 along random directions d."""
+    rng = np.random.default_rng(seed)
+    for _ in range(directions):
+        d = rng.normal(size=x0.shape)
+        np.testing.assert_allclose(grad @ d, central_difference(loss_at, x0, d), rtol=rtol, atol=atol)
+

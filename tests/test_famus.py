@@ -24,15 +24,7 @@ def state(learner):
     return out
 
 
-class FamusTest(parameterized.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        fx.float64()
-
-    def tearDown(self):
-        fx.float32()
-        super().tearDown()
+class FamusTest(fx.Float64, parameterized.TestCase):
 
     @parameterized.parameters(("mwnet", {}), ("l2r", {}), ("l2r", {"lambda_g": 0.1}),
                               ("mlc", {}), ("mlc", {"mlc_update": "official"}),

@@ -84,16 +84,8 @@ class LdamDrwTest(absltest.TestCase):
             losses.TrainingLoss("ldam")
 
 
-class PlainLdamDrwStepTest(absltest.TestCase):
+class PlainLdamDrwStepTest(fx.Float64, absltest.TestCase):
     """LDAM-DRW as a baseline: the plain step, DRW switched on by the iteration."""
-
-    def setUp(self):
-        super().setUp()
-        fx.float64()
-
-    def tearDown(self):
-        fx.float32()
-        super().tearDown()
 
     def test_plain_step_and_no_retrace(self):
         keras.utils.set_random_seed(0)

@@ -42,20 +42,11 @@ def reference_val_loss(model, x, y, xv, yv, train_loss, kept=None, frozen=None, 
     return float(tf.reduce_mean(fn.per_example_ce(logits_v, yv)))
 
 
-def central_difference(f, x0, direction, eps=1e-5):
-    return (f(x0 + eps * direction) - f(x0 - eps * direction)) / (2 * eps)
-
-
-class MetaGradientTest(parameterized.TestCase):
+class MetaGradientTest(fx.Float64, parameterized.TestCase):
 
     def setUp(self):
         super().setUp()
-        fx.float64()
         keras.utils.set_random_seed(1)
-
-    def tearDown(self):
-        fx.float32()
-        super().tearDown()
 
     def _learner(self, model_name, method, famus=False, **meta):
         build, shape = fx.MODELS[model_name]
@@ -88,11 +79,7 @@ class MetaGradientTest(parameterized.TestCase):
         flat0 = np.concatenate([t.ravel() for t in theta0])
         grad = np.concatenate([g.numpy().ravel() for g in out["theta"]])
         self.assertGreater(np.abs(grad).max(), 1e-6)
-        rng = np.random.default_rng(0)
-        for _ in range(3):
-            d = rng.normal(size=flat0.shape)
-            fd = central_difference(loss_at, flat0, d)
-            np.testing.assert_allclose(grad @ d, fd, rtol=1e-5, atol=1e-10)
+        fx.assert_directional_derivatives(grad, loss_at, flat0)
 
     @parameterized.parameters(("mlp", None), ("cnn", None), ("cnn", (1, 0, 0, 1, 1, 0)),
                               ("mlp", (0, 1, 0, 0)))
@@ -121,7 +108,7 @@ class MetaGradientTest(parameterized.TestCase):
         for i in range(len(eps0)):
             e = np.zeros_like(eps0)
             e[i] = 1.0
-            np.testing.assert_allclose(d_phi[i], central_difference(loss_at, eps0, e),
+            np.testing.assert_allclose(d_phi[i], fx.central_difference(loss_at, eps0, e),
                                        rtol=1e-5, atol=1e-10)
 
     @parameterized.parameters(("mlp", "learned"), ("cnn", "learned"), ("mlp", "official"),
@@ -149,7 +136,7 @@ class MetaGradientTest(parameterized.TestCase):
         rng = np.random.default_rng(2)
         for _ in range(3):
             d = rng.normal(size=t0.shape)
-            np.testing.assert_allclose(np.sum(grad * d), central_difference(loss_at, t0, d),
+            np.testing.assert_allclose(np.sum(grad * d), fx.central_difference(loss_at, t0, d),
                                        rtol=1e-5, atol=1e-10)
 
     @parameterized.parameters(("mlp", 0), ("cnn", 0), ("mlp", 1))
@@ -183,11 +170,7 @@ class MetaGradientTest(parameterized.TestCase):
         flat0 = np.concatenate([t.ravel() for t in theta0])
         grad = np.concatenate([g.numpy().ravel() for g in out["theta"]])
         self.assertGreater(np.abs(grad).max(), 1e-6)
-        rng = np.random.default_rng(0)
-        for _ in range(3):
-            d = rng.normal(size=flat0.shape)
-            np.testing.assert_allclose(grad @ d, central_difference(loss_at, flat0, d),
-                                       rtol=1e-5, atol=1e-10)
+        fx.assert_directional_derivatives(grad, loss_at, flat0)
 
 
 if __name__ == "__main__":

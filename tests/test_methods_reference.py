@@ -53,15 +53,7 @@ def mlc_official_step(params, buf, x, y, xv, yv):
     return params, buf, t
 
 
-class MlcOfficialTest(absltest.TestCase):
-
-    def setUp(self):
-        super().setUp()
-        fx.float64()
-
-    def tearDown(self):
-        fx.float32()
-        super().tearDown()
+class MlcOfficialTest(fx.Float64, absltest.TestCase):
 
     def test_two_steps_equal_the_reference(self):
         keras.utils.set_random_seed(4)
