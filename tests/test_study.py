@@ -3,6 +3,7 @@ trains and started again (the finished run is skipped, the killed one resumes, a
 failing one is reported), then the report; results.json of real runs; the grid syntax."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -62,7 +63,8 @@ class StudyTest(absltest.TestCase):
         self.assertIn(f"[2/3] {self.mwnet}: finished", out)
         self.assertEqual(self.results(self.mwnet)["steps"], 4)
         # The refused run is reported with its exit code and the driver's message; the study went on.
-        self.assertIn(f"[3/3] {self.bad}: FAILED with exit code 2: famus_tf.main: error: --candidates", out)
+        self.assertRegex(out, rf"\[3/3\] {re.escape(self.bad)}: FAILED with exit code 2: "
+                              r"famus_tf\.main: error: [^\n]*--candidates")
         failed = self.results(self.bad)
         self.assertEqual((failed["status"], failed["exit_code"]), ("failed", 2))
         # The final report: both finished runs in the table, the failed one listed apart.
