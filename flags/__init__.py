@@ -12,8 +12,7 @@ from absl import flags as _absl_flags
 
 from flags import data, distribute, famus, loss, method, model, noise, optim, run
 
-GROUPS = (model, data, distribute, method, loss, famus, noise, optim, run)  # model before famus:
-# the candidates check reads --model
+GROUPS = (model, data, distribute, method, loss, famus, noise, optim, run)
 
 
 def define_all(flag_values):

@@ -4,16 +4,9 @@ from absl import flags
 from famus_tf import models
 from famus_tf.config import MetaConfig
 from famus_tf.meta.step import GATE_POLICIES
+from flags.fill import check_with
 
 D = MetaConfig()
-
-
-def _candidates_ok(values):
-    try:
-        models.parse_candidates(values["candidates"], values["model"])
-    except ValueError as e:
-        raise flags.ValidationError(str(e))
-    return True
 
 
 def define(fv):
@@ -25,7 +18,7 @@ def define(fv):
                       flag_values=fv)
     flags.DEFINE_string("candidates", D.candidates, "Gated tensors: all | top:N | "
                         "block:PREFIX[,PREFIX] | last_stage (the model's last stage).", flag_values=fv)
-    flags.register_multi_flags_validator(["candidates", "model"], _candidates_ok, flag_values=fv)
+    check_with(fv, "candidates", models.check_candidates)
     flags.DEFINE_bool("head_always_on", D.head_always_on, "Keep the classifier's second-order path "
                       "always on.", flag_values=fv)
     flags.DEFINE_integer("num_active", D.num_active, "K: expected number of active tensors "

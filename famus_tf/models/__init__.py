@@ -16,8 +16,8 @@ Registry API:
                                     (every trainable variable path starts with one)
   last_stage(name) -> str           prefix of the last stage below the head, the FaMUS
                                     candidate block of the paper settings ('block:' + it)
-  parse_candidates(spec, name)      a candidate spec of meta/selection.py, with
-                                    'last_stage' expanded for the model; checks the format
+  check_candidates(spec)            checks a candidate spec (the format of meta/selection.py)
+  parse_candidates(spec, name)      the checked spec, with 'last_stage' expanded for the model
   head_prefix(name) -> str          prefix of the classifier variables ('head')
   floatx_dtype_policy()             context: new layers follow floatx (build_model uses it)
 
@@ -85,12 +85,12 @@ def last_stage(name):
     return _entry(name)[1][-2]
 
 
-def parse_candidates(spec, name):
-    """The FaMUS candidate spec for model `name`: 'last_stage' becomes 'block:<last stage>';
-    'all', 'top:N' and 'block:PREFIX[,PREFIX]' pass through once meta/selection.py, which
-    owns the format, accepts them. Raises ValueError naming --candidates otherwise."""
+def check_candidates(spec):
+    """Checks a FaMUS candidate spec ('all', 'top:N', 'block:PREFIX[,PREFIX]' or
+    'last_stage') with meta/selection.py, which owns the format; raises ValueError
+    naming --candidates. Returns `spec`."""
     if spec == "last_stage":
-        spec = "block:" + last_stage(name)
+        return spec
     # selection.resolve on stand-in paths: one per block prefix asked for, and the head.
     prefixes = spec.partition(":")[2].split(",") if spec.startswith("block:") else []
     paths = [p + "/kernel" for p in prefixes if p] + ["stem/kernel", _HEAD + "/kernel"]
@@ -100,6 +100,13 @@ def parse_candidates(spec, name):
         raise ValueError(f"--candidates: expected all, top:N, block:PREFIX[,PREFIX] or last_stage, "
                          f"got {spec!r} ({e})") from None
     return spec
+
+
+def parse_candidates(spec, name):
+    """The FaMUS candidate spec for model `name`, checked (`check_candidates`), with
+    'last_stage' expanded to 'block:<the model's last stage>'."""
+    check_candidates(spec)
+    return "block:" + last_stage(name) if spec == "last_stage" else spec
 
 
 def head_prefix(name):
