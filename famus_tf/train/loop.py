@@ -25,7 +25,6 @@ import tensorflow as tf
 from absl import logging
 
 from famus_tf import models
-from famus_tf.config import Experiment  # noqa: F401  (what a Trainer runs)
 from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
