@@ -120,6 +120,25 @@ class NoiseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CotrainConfig:
+    """Algorithm 2 of the supplement (ALGORITHM.md §7, §8): two networks, each with its own
+    meta model and samplers, the meta set drawn from the training set by the other
+    network's GMM, DivideMix-style MixMatch. Defaults: the official CNWL script where it
+    gives one (famus_tf/cotrain/)."""
+    meta_set: str = "clean"          # clean: the MW-Net protocol's clean meta set |
+                                     # pseudo_clean: Algorithm 2 (no clean labels needed)
+    warmup_epochs: int = 30          # plain CE, both networks, before the first split
+    p_threshold: float = 0.5         # labeled set: clean probability above this
+    meta_threshold: float = 0.5      # pseudo-clean meta set: clean probability above this
+    lambda_u: float = 50.0           # weight of the unlabeled MSE (ramped over 16 epochs)
+    mix_alpha: float = 1.5           # MixUp Beta(alpha, alpha)
+    temperature: float = 0.5         # sharpening T of co-refinement and co-guessing
+    recipe: str = "famus"            # targets of unlabeled rows: famus (official code) |
+                                     # dividemix (co-guess only); cotrain/mixmatch.py RECIPES
+    prior: bool = True               # the prior penalty in the virtual, actual and meta losses
+
+
+@dataclasses.dataclass(frozen=True)
 class Experiment:
     """Every part of one run."""
     run: RunConfig
@@ -127,10 +146,11 @@ class Experiment:
     noise: NoiseConfig
     meta: MetaConfig
     optim: OptimConfig
+    cotrain: CotrainConfig = CotrainConfig()
 
     def as_dict(self):
         """The resolved configuration, as written to MODEL_DIR/config.json."""
-        return to_dict(self.run, self.data, self.noise, self.meta, self.optim)
+        return to_dict(self.run, self.data, self.noise, self.meta, self.optim, self.cotrain)
 
 
 def to_dict(*configs):

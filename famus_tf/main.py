@@ -73,6 +73,9 @@ def validate(f):
     if not entry.clean_labels and f.method != "plain":
         raise FlagError(f"--method: {f.dataset} has no clean labels; its meta set is the pseudo-clean "
                         "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
+    if f.meta_set == "pseudo_clean":
+        raise FlagError("--meta_set=pseudo_clean: the Algorithm 2 training loop is not wired yet "
+                        "(its building blocks are in famus_tf/cotrain/); use --meta_set=clean")
     if f.xla and f.strategy != "default":
         raise FlagError(f"--xla: compiles the one-device step; with --strategy={f.strategy} leave it "
                         "off (TPU steps are always XLA-compiled)")
@@ -95,7 +98,7 @@ def build_experiment(f):
     validate(f)
     return Experiment(run=famus_flags.run.config(f), data=famus_flags.data.config(f),
                       noise=famus_flags.noise.config(f), meta=famus_flags.method.config(f),
-                      optim=famus_flags.optim.config(f))
+                      optim=famus_flags.optim.config(f), cotrain=famus_flags.cotrain.config(f))
 
 
 def _default_flagfile(argv):

@@ -10,9 +10,9 @@ data; `famus_tf.data.convert`: data and noise).
 """
 from absl import flags as _absl_flags
 
-from flags import data, distribute, famus, loss, method, model, noise, optim, run
+from flags import cotrain, data, distribute, famus, loss, method, model, noise, optim, run
 
-GROUPS = (model, data, distribute, method, loss, famus, noise, optim, run)
+GROUPS = (model, data, distribute, method, loss, famus, noise, optim, run, cotrain)
 
 
 def define_all(flag_values):

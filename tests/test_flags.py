@@ -20,7 +20,7 @@ class FlagsTest(absltest.TestCase):
         exp = main.build_experiment(self.parse())
         self.assertEqual(exp, config.Experiment(config.RunConfig(), config.DataConfig(),
                                                 config.NoiseConfig(), config.MetaConfig(),
-                                                config.OptimConfig()))
+                                                config.OptimConfig(), config.CotrainConfig()))
 
     def test_every_gate_policy_of_the_engine_is_a_flag_value(self):
         self.assertEqual(flags.FLAGS["gate_policy"].parser.enum_values, list(GATE_POLICIES))
