@@ -78,7 +78,13 @@ class DataConfig:
     num_batches: int = 1000          # Clothing1M / WebVision: class-balanced batches per epoch
                                      # (WebVision: 0 = plain shuffled epochs)
     cnwl_level: float = 0.4          # CNWL: noise level of the split file
-    image_size: int = 32             # CNWL: decoded image size (32 as in the paper, or 84)
+    image_size: int = 32             # CNWL: decoded image size (32 as in the paper, or 84);
+                                     # folder/list: the trained size
+    decode_size: int = 0             # folder/list: decoded size (0: image_size; larger: crops)
+    train_list: Optional[str] = None   # list: `<image path> <label>` lines, paths under data_dir
+    trusted_list: Optional[str] = None  # list: the hand-checked (clean) meta set
+    test_list: Optional[str] = None    # list: the test set
+    class_names: Optional[str] = None  # list: file of class names, line c = class c
     records_dir: Optional[str] = None  # training split from TFRecords (data/records.py)
 
 

@@ -70,9 +70,8 @@ def validate(f):
         raise FlagError("--noise_transition is required by --noise_type=transition")
     if f.records_dir and not entry.convertible:
         raise FlagError(f"--records_dir: only image-file data sets are converted, not --dataset={f.dataset}")
-    if not entry.clean_labels and f.method != "plain":
-        raise FlagError(f"--method: {f.dataset} has no clean labels; its meta set is the pseudo-clean "
-                        "set of Algorithm 2, not yet implemented. Use --method=plain for now.")
+    if not entry.has_clean_labels(famus_flags.data.config(f)) and f.method != "plain":
+        raise FlagError(datasets.no_clean_set_message(f.dataset, f.method))
     if f.meta_set == "pseudo_clean":
         raise FlagError("--meta_set=pseudo_clean: the Algorithm 2 training loop is not wired yet "
                         "(its building blocks are in famus_tf/cotrain/); use --meta_set=clean")

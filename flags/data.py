@@ -44,7 +44,21 @@ def define(fv):
                        + ", ".join(map(str, cnwl.LEVELS)) + ".", flag_values=fv)
     check_with(fv, "cnwl_level", _cnwl_level)
     flags.DEFINE_integer("image_size", D.image_size, "CNWL: images decoded at this size (32 as the "
-                         "paper, or 84).", lower_bound=8, flag_values=fv)
+                         "paper, or 84). folder, list: the size trained on.", lower_bound=8,
+                         flag_values=fv)
+    flags.DEFINE_integer("decode_size", D.decode_size, "folder, list: images decoded (resized) to "
+                         "this size, 0 = --image_size; larger needs --augment=crop_flip:IMAGE_SIZE "
+                         "or resized_crop:IMAGE_SIZE.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_string("train_list", D.train_list, "list: file of '<image path> <label>' lines "
+                        "(paths relative to --data_dir; labels integers or class names), the "
+                        "labels as given.", flag_values=fv)
+    flags.DEFINE_string("trusted_list", D.trusted_list, "list: the same form, hand-checked labels "
+                        "(the clean meta set).", flag_values=fv)
+    flags.DEFINE_string("test_list", D.test_list, "list: the same form, the test set.",
+                        flag_values=fv)
+    flags.DEFINE_string("class_names", D.class_names, "list: file of class names, one per line "
+                        "(line c names class c; default: the sorted names, or 0..C-1, of the "
+                        "train list).", flag_values=fv)
     flags.DEFINE_string("records_dir", D.records_dir, "Read the training split from TFRecords "
                         "written by `python -m famus_tf.data.convert` (same data flags) instead of "
                         "decoding the original image files.", flag_values=fv)

@@ -14,6 +14,7 @@ from tests.fixtures import write_jpeg
 from tests.test_cifar import write_batches
 from tests.test_clothing1m import write_tree as clothing1m_tree
 from tests.test_cnwl import tree as cnwl_tree
+from tests.test_own_data import write_folder, write_lists
 from tests.test_webvision import write_tree as webvision_tree
 
 
@@ -55,6 +56,8 @@ FIXTURES = {
     "webvision": (_webvision, {}),
     "cnwl_red": (lambda r: _cnwl(r, "red"), {}),
     "cnwl_blue": (lambda r: _cnwl(r, "blue"), {}),
+    "folder": (write_folder, {"image_size": 16, "num_batches": 0}),
+    "list": (None, {"image_size": 16, "num_batches": 2, "batch_size": 2}),
 }
 
 
@@ -66,6 +69,9 @@ class RegistryTest(parameterized.TestCase):
         if write is not None:
             root = self.create_tempdir().full_path
             write(root)
+        if name == "list":  # the folder fixture's images, listed
+            root = self.create_tempdir().full_path
+            extra = dict(extra, **write_lists(root, write_folder(root)))
         return DataConfig(dataset=name, data_dir=root, meta_per_class=1, **extra)
 
     def test_every_entry_has_a_fixture_and_is_a_flag_value(self):

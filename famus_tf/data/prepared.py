@@ -35,6 +35,7 @@ class Prepared:
     decode_size: Optional[int] = None       # images are file paths, decoded to this size
     balanced_batches: Optional[int] = None  # class-balanced epochs of this many batches
     extra_tests: dict = dataclasses.field(default_factory=dict)  # name -> (images, labels)
+    class_names: Optional[Tuple[str, ...]] = None  # class c's name, where the data names them
 
     def noise_summary(self):
         """Realised noise rate and empirical transition matrix (None without true labels)."""

@@ -29,7 +29,7 @@ from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import checkpoint, distribute, evaluate, inputs
-from famus_tf.train.export import export_classifier
+from famus_tf.train.export import export_classifier, write_class_names
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
 from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, weight_histograms
@@ -99,6 +99,7 @@ class Trainer:
         keras.utils.set_random_seed(self.exp.run.seed)
         if self.chief:
             checkpoint.check_and_write_config(self.exp.run.model_dir, self.exp.as_dict())
+            write_class_names(self.exp.run.model_dir, self.data.class_names)
         self.build()
         self.restore()
         self.open_summaries()
@@ -309,7 +310,8 @@ class Trainer:
         data = self.data
         scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
         return export_classifier(self.model, os.path.join(self.exp.run.model_dir, "export"),
-                                 data.mean, data.std, data.image_shape, logit_scale=scale)
+                                 data.mean, data.std, data.image_shape, logit_scale=scale,
+                                 class_names=data.class_names)
 
     def clean_up(self):
         """Closes the summaries; removes a non-chief worker's private saves."""
