@@ -35,5 +35,6 @@ def config(fv):
     segments = fv.num_segments
     if segments is None:
         segments = 0 if fv.xla or fv.strategy == "tpu" else D.num_segments
-    return fill(MetaConfig, fv, candidates=models.parse_candidates(fv.candidates, fv.model),
-                head_prefix=models.head_prefix(fv.model), num_segments=segments)
+    model = models.resolve(fv.model, fv.weights_path)
+    return fill(MetaConfig, fv, candidates=models.parse_candidates(fv.candidates, model),
+                head_prefix=models.head_prefix(model), num_segments=segments)

@@ -1,6 +1,7 @@
 """Run flags: output, length, seeds, compilation, checkpoints, export."""
 from absl import flags
 
+from famus_tf import models
 from famus_tf.config import RunConfig
 from flags.fill import fill, ints
 
@@ -32,5 +33,7 @@ def define(fv):
 
 
 def config(fv):
-    """The RunConfig (from the run, model, distribute and lr_epochs flags)."""
-    return fill(RunConfig, fv, lr_epochs=ints("lr_epochs", fv.lr_epochs), devices=tuple(fv.devices))
+    """The RunConfig (from the run, model, distribute and lr_epochs flags; --model=auto
+    resolved, models.resolve)."""
+    return fill(RunConfig, fv, lr_epochs=ints("lr_epochs", fv.lr_epochs), devices=tuple(fv.devices),
+                model=models.resolve(fv.model, fv.weights_path))

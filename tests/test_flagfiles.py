@@ -7,7 +7,7 @@ from absl import flags
 from absl.testing import absltest, parameterized
 
 import flags as _famus_flags  # noqa: F401
-from famus_tf import main
+from famus_tf import main, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FILES = sorted(glob.glob(os.path.join(REPO, "launch", "*.cfg")))
@@ -36,6 +36,7 @@ class FlagfileTest(parameterized.TestCase):
     def test_parses_and_builds(self, path):
         f = flags.FLAGS
         data_dir = self.create_tempdir().full_path
+        os.makedirs(os.path.join(data_dir, "trusted"))  # launch/folder.cfg: a trusted set
         cwd = os.getcwd()
         os.chdir(REPO)  # includes are relative to the repository root, as documented
         f.unparse_flags()
@@ -48,7 +49,7 @@ class FlagfileTest(parameterized.TestCase):
             f.mark_as_parsed()  # other tests' absltest helpers read flags
         given = values_in(path)
         self.assertEqual(exp.data.dataset, given["dataset"])
-        self.assertEqual(exp.run.model, given["model"])
+        self.assertEqual(exp.run.model, models.resolve(given["model"], given.get("weights_path")))
         self.assertEqual(exp.meta.method, given["method"])
         self.assertAlmostEqual(exp.optim.lr, float(given["lr"]))
         self.assertAlmostEqual(exp.noise.rate, float(given.get("noise_rate", 0.4)))

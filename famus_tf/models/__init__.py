@@ -12,6 +12,8 @@ Registry API:
   build_model(name, num_classes, input_shape, weights_path=None, head='linear') -> keras.Model
                                     (head: 'linear' or 'cosine', see models/heads.py)
   MODEL_NAMES                       tuple of registered names
+  resolve(name, weights_path)       the name 'auto' stands for (resnet50 with weights,
+                                    else preact_resnet18); other names unchanged
   stage_prefixes(name) -> tuple     variable-path prefixes of the stages, in depth order
                                     (every trainable variable path starts with one)
   last_stage(name) -> str           prefix of the last stage below the head, the FaMUS
@@ -66,6 +68,16 @@ _REGISTRY = {
 _APPLICATIONS = ("resnet50", "inception_resnet_v2")
 
 MODEL_NAMES = tuple(_REGISTRY)
+AUTO = "auto"  # --model=auto: see `resolve`
+
+
+def resolve(name, weights_path=None):
+    """The model `name` stands for: 'auto' is resnet50 when local (ImageNet) weights are
+    given, else preact_resnet18, which trains from scratch at any image size; any other
+    name is itself."""
+    if name != AUTO:
+        return name
+    return "resnet50" if weights_path else "preact_resnet18"
 
 
 def _entry(name):
