@@ -1,5 +1,6 @@
 """Your own data: image folders and lists (PNG and JPEG of any size), their errors, the
 check command's report, and the class names in the run and in the SavedModel."""
+import dataclasses
 import os
 
 import keras
@@ -11,7 +12,7 @@ from PIL import Image
 import flags as _famus_flags  # noqa: F401  (defines the flags main validates)
 from famus_tf import main
 from famus_tf.config import DataConfig, NoiseConfig
-from famus_tf.data import check, datasets, own
+from famus_tf.data import balanced, check, datasets, own
 from famus_tf.train import export
 
 CLASSES = ("cat", "dog", "red fox")  # sorted; one name with a space
@@ -73,8 +74,17 @@ class FolderTest(absltest.TestCase):
         self.assertEqual((len(data.train_labels), len(data.meta_labels), len(data.test_labels)),
                          (12, 3, 4))
         np.testing.assert_array_equal(np.bincount(data.meta_labels, minlength=3), [2, 0, 1])
-        self.assertEqual(data.decode_size, 16)
+        self.assertEqual((data.decode_size, data.balanced_batches), (16, None))
         self.assertTrue(datasets.get("folder").has_clean_labels(DataConfig(data_dir=root)))
+        cfg = DataConfig(dataset="folder", data_dir=root, image_size=16, decode_size=20,
+                         num_batches=3, batch_size=3)
+        data = datasets.prepare(cfg, NoiseConfig())  # class-balanced epochs of 3 batches
+        self.assertEqual((data.decode_size, data.image_shape, data.balanced_batches),
+                         (20, (16, 16, 3), 3))
+        epoch = balanced.epoch_indices(data.train_labels, 3, 3, 3, seed=0, epoch=0)
+        np.testing.assert_array_equal(np.bincount(data.train_labels[epoch]), [3, 3, 3])
+        with self.assertRaisesRegex(ValueError, "--decode_size=8 is smaller than --image_size=16"):
+            datasets.prepare(dataclasses.replace(cfg, decode_size=8), NoiseConfig())
 
     def test_check_names_bad_files_and_missing_classes(self):
         root = self.create_tempdir().full_path
