@@ -1,6 +1,7 @@
 """End to end on your own data: scikit-learn's digits written as PNG class folders (40%
 of train/ in a wrong folder, 10 per class in trusted/), MW-Net + FaMUS through the
-driver, and the SavedModel answering with class names."""
+driver, the SavedModel answering with class names, and suspects.csv putting truly
+mislabelled images first."""
 import json
 import os
 
@@ -12,7 +13,7 @@ from sklearn.datasets import load_digits
 from famus_tf.config import NoiseConfig
 from famus_tf.data import noise as noise_lib
 from famus_tf.data import splits
-from famus_tf.train import export
+from famus_tf.train import export, suspects
 from tests.fixtures import run_main
 
 NAMES = tuple(f"digit {k}" for k in range(10))  # folder names with spaces
@@ -46,7 +47,7 @@ class OwnDataRunTest(absltest.TestCase):
 
     def test_mwnet_famus_trains_on_a_folder_and_serves_class_names(self):
         root = self.create_tempdir().full_path
-        _, true, given = write_digits_folder(root)
+        paths, true, given = write_digits_folder(root)
         self.assertAlmostEqual(float(np.mean(true != given)), 0.4, places=2)
         model_dir = os.path.join(self.create_tempdir().full_path, "run")
         out = run_main("--flagfile=launch/folder.cfg", f"--data_dir={root}",
@@ -70,6 +71,22 @@ class OwnDataRunTest(absltest.TestCase):
         names = [n.decode() for n in served["predicted_name"].numpy()]
         self.assertEqual(names, [NAMES[k] for k in served["probabilities"].numpy().argmax(-1)])
         self.assertEqual([n.decode() for n in served["class_names"].numpy()], list(NAMES))
+
+        # suspects.csv: every training example once, most suspect first; the top 10% are
+        # mostly truly mislabelled (the fixture knows which).
+        rows = suspects.read_suspects(os.path.join(model_dir, "suspects.csv"))
+        wrong = dict(zip(paths, true != given))
+        self.assertEqual(sorted(r["path"] for r in rows), sorted(paths))
+        scores = [float(r["score"]) for r in rows]
+        self.assertEqual(scores, sorted(scores, reverse=True))
+        for r in rows[:20]:
+            self.assertEqual(r["given_name"], NAMES[given[paths.index(r["path"])]])
+            self.assertAlmostEqual(float(r["score"]), 1 - float(r["p_given"]), places=5)
+            self.assertTrue(0 < float(r["weight"]) < 1)
+        precision = {f: np.mean([wrong[r["path"]] for r in rows[:int(f * len(rows))]])
+                     for f in (0.05, 0.1, 0.2)}
+        print("suspects precision at 5/10/20%:", precision)
+        self.assertGreaterEqual(precision[0.1], 0.8)
 
 
 if __name__ == "__main__":

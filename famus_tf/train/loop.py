@@ -29,6 +29,7 @@ from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import checkpoint, distribute, evaluate, inputs
+from famus_tf.train import suspects
 from famus_tf.train.export import export_classifier, write_class_names
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
@@ -302,6 +303,7 @@ class Trainer:
             final[name] = ev.run()
         if (self.exp.run.export or self.exp.run.export_only) and self.chief:
             final["export_dir"] = self.export()
+        final["suspects"] = suspects.write_for(self) if self.chief else None
         final["tensorboard"] = os.path.join(self.exp.run.model_dir, "tensorboard")
         return final
 

@@ -1,0 +1,105 @@
+"""Suspected label errors: MODEL_DIR/suspects.csv, written at the end of a run (and by
+--export_only), every training example sorted most-suspect first.
+
+One pass of the final network over the training set (no augmentation; a center crop
+where the data set trains on crops) gives, for example i with given label y_i,
+p_i = softmax(f(x_i)) and the predicted class  yhat_i = argmax_c p_ic. Its score is
+
+    s_i = 1 - p_i,y_i ,
+
+the probability the network puts on classes other than the given one: a network
+trained with a noise-robust method (MW-Net, FaMUS) fits the correctly labelled
+majority and gives a wrong label little probability, so wrong labels gather at the top.
+With MW-Net the file also carries the meta-learned weight w_i = V(l_i; phi), the
+weighting network applied to the example's training loss l_i = -log p_i,y_i (CE) under
+the final network (un-normalised, in (0, 1)); where V decreases in the loss (as it
+learns to on noisy data) sorting by w_i ascending gives the same order as s_i. Other
+methods leave the weight column empty. Rows: rank, index (into the training set), path
+(image files; empty for arrays), given and predicted label and class name, p_given,
+p_predicted, weight, score. Unreadable image files are skipped (the pipeline names them).
+"""
+import csv
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from famus_tf.data import augment, pipeline
+from famus_tf.meta.weighting import example_weights
+
+FILE = "suspects.csv"
+COLUMNS = ("rank", "index", "path", "given", "given_name", "predicted", "predicted_name",
+           "p_given", "p_predicted", "weight", "score")
+
+
+def score_examples(model, learner, data, batch_size, logit_scale=1.0):
+    """{index, probs [n, C], weight [n] (NaN without MW-Net)} over the training set
+    (`logit_scale`: the LDAM scale s of a cosine head, as in the export)."""
+    dtype = model.trainable_variables[0].dtype
+    crop = data.image_shape[0] if data.decode_size else None
+    net = getattr(learner.method, "net", None) if learner.method is not None else None
+    index = np.arange(len(data.train_labels), dtype=np.int64)
+    stream = pipeline.eval_stream((data.train_images, data.train_labels, index), batch_size,
+                                  data.decode_size)
+
+    @tf.function(autograph=False)
+    def batch_scores(x, y):
+        if crop:
+            x = augment.center_crop(x, crop)
+        logits = model(pipeline.preprocess(x, data.mean, data.std, dtype), training=False)
+        probs = tf.nn.softmax(logit_scale * tf.cast(logits, tf.float32))
+        if net is None:
+            return probs, tf.fill(tf.shape(y), float("nan"))
+        losses = learner.loss.per_example(logits, y)
+        return probs, tf.cast(example_weights(net, losses, normalise=False), tf.float32)
+
+    out = {"index": [], "probs": [], "weight": []}
+    for x, y, i in stream:
+        probs, weight = batch_scores(x, y)
+        for k, v in (("index", i), ("probs", probs), ("weight", weight)):
+            out[k].append(v.numpy())
+    return {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in out.items()}
+
+
+def rank(labels, probs):
+    """(order most-suspect first, score s_i = 1 - p_i,y_i) of given labels and probabilities."""
+    score = 1.0 - probs[np.arange(len(labels)), labels]
+    return np.argsort(-score, kind="stable"), score
+
+
+def write_for(trainer):
+    """Writes the suspects.csv of a finished training.loop.Trainer; returns its path."""
+    exp = trainer.exp
+    scale = exp.meta.ldam_scale if exp.run.head == "cosine" else 1.0
+    path = write_suspects(exp.run.model_dir, trainer.model, trainer.learner, trainer.data,
+                          exp.data.eval_batch_size, scale)
+    logging.info("suspected label errors, most suspect first: %s", path)
+    return path
+
+
+def write_suspects(model_dir, model, learner, data, batch_size=256, logit_scale=1.0):
+    """Writes MODEL_DIR/suspects.csv; returns its path."""
+    s = score_examples(model, learner, data, batch_size, logit_scale)
+    labels = np.asarray(data.train_labels)[s["index"]]
+    order, score = rank(labels, s["probs"])
+    names = data.class_names or tuple(str(c) for c in range(data.num_classes))
+    paths = data.train_images if data.train_images.dtype.kind in "US" else None
+    path = os.path.join(model_dir, FILE)
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(COLUMNS)
+        for r, j in enumerate(order, 1):
+            i, p = int(s["index"][j]), s["probs"][j]
+            y, pred = int(labels[j]), int(np.argmax(p))
+            w = s["weight"][j]
+            out.writerow([r, i, "" if paths is None else str(paths[i]), y, names[y], pred,
+                          names[pred], f"{p[y]:.6f}", f"{p[pred]:.6f}",
+                          "" if np.isnan(w) else f"{w:.6f}", f"{score[j]:.6f}"])
+    return path
+
+
+def read_suspects(path):
+    """The rows of a suspects.csv as dicts, in file order (most suspect first)."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
