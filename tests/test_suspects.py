@@ -1,0 +1,65 @@
+"""suspects.csv against a reference written from its docstring: s_i = 1 - p_i,y_i from
+the final network, most suspect first, MW-Net's weight V(CE loss_i) un-normalised."""
+import os
+
+import keras
+import numpy as np
+from absl.testing import absltest
+
+from famus_tf.config import MetaConfig
+from famus_tf.data.prepared import Prepared
+from famus_tf.meta.step import MetaLearner
+from famus_tf.train import suspects
+
+
+def _data(n=37, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 5, 5, 1)).astype(np.uint8)
+    labels = rng.integers(0, classes, n).astype(np.int64)
+    empty = (images[:0], labels[:0])
+    return Prepared("toy", classes, (5, 5, 1), (0.4,), (0.3,), images, labels, None, *empty, *empty)
+
+
+class SuspectsTest(absltest.TestCase):
+
+    def test_rows_match_the_reference(self):
+        keras.utils.set_random_seed(0)
+        data = _data()
+        inputs = keras.Input((5, 5, 1))
+        model = keras.Model(inputs, keras.layers.Dense(4, name="head_fc")(
+            keras.layers.Flatten()(inputs)))
+        for method in ("mwnet", "plain"):
+            learner = MetaLearner(model, 4, MetaConfig(method=method, famus=False))
+            model_dir = self.create_tempdir().full_path
+            rows = suspects.read_suspects(suspects.write_suspects(model_dir, model, learner, data,
+                                                                  batch_size=8))
+            x = (data.train_images / 255.0 - 0.4) / 0.3
+            logits = model(x.astype(np.float32)).numpy().astype(np.float64)
+            p = np.exp(logits - logits.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+            y = data.train_labels
+            score = 1 - p[np.arange(len(y)), y]
+            self.assertEqual([int(r["index"]) for r in rows], list(np.argsort(-score, kind="stable")))
+            for r in rows:
+                i = int(r["index"])
+                self.assertAlmostEqual(float(r["score"]), score[i], places=5)
+                self.assertEqual(int(r["given"]), y[i])
+                self.assertEqual(int(r["predicted"]), p[i].argmax())
+                self.assertEqual(r["predicted_name"], str(p[i].argmax()))
+                self.assertAlmostEqual(float(r["p_predicted"]), p[i].max(), places=5)
+                self.assertEqual(r["path"], "")
+                if method == "plain":
+                    self.assertEqual(r["weight"], "")
+                    continue
+                loss = -np.log(p[i, y[i]])  # V(loss): Dense-ReLU-Dense-sigmoid, by hand
+                (w1, b1), (w2, b2) = [(layer.kernel.numpy(), layer.bias.numpy())
+                                      for layer in learner.method.net.layers]
+                v = 1 / (1 + np.exp(-(np.maximum(loss * w1[0] + b1, 0) @ w2[:, 0] + b2[0])))
+                self.assertAlmostEqual(float(r["weight"]), v, places=5)
+            self.assertEqual(rows[0]["rank"], "1")
+            self.assertEqual(len(rows), 37)
+            self.assertTrue(os.path.isfile(os.path.join(model_dir, "suspects.csv")))
+
+
+if __name__ == "__main__":
+    absltest.main()
