@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from famus_tf.config import NoiseConfig
 from famus_tf.data import noise as noise_lib
 from famus_tf.data import splits
-from famus_tf.train import export, suspects
+from famus_tf.train import export, summaries, suspects
 from tests.fixtures import run_main
 
 NAMES = tuple(f"digit {k}" for k in range(10))  # folder names with spaces
@@ -87,6 +87,8 @@ class OwnDataRunTest(absltest.TestCase):
                      for f in (0.05, 0.1, 0.2)}
         print("suspects precision at 5/10/20%:", precision)
         self.assertGreaterEqual(precision[0.1], 0.8)
+        tags = summaries.read_tags(os.path.join(model_dir, "tensorboard"))
+        self.assertLessEqual({"suspects/top", "suspects/top_labels"}, tags)
 
 
 if __name__ == "__main__":

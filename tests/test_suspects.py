@@ -60,6 +60,14 @@ class SuspectsTest(absltest.TestCase):
             self.assertEqual(len(rows), 37)
             self.assertTrue(os.path.isfile(os.path.join(model_dir, "suspects.csv")))
 
+    def test_image_grid_places_images_row_major(self):
+        images = np.arange(5 * 2 * 3 * 1, dtype=np.uint8).reshape(5, 2, 3, 1)
+        grid = suspects.image_grid(images)
+        self.assertEqual(grid.shape, (2 * 2, 3 * 3, 1))  # 5 images: 3 columns, 2 rows
+        np.testing.assert_array_equal(grid[0:2, 3:6], images[1])
+        np.testing.assert_array_equal(grid[2:4, 3:6], images[4])
+        self.assertEqual(int(grid[2:4, 6:9].max()), 0)  # the empty sixth cell
+
 
 if __name__ == "__main__":
     absltest.main()

@@ -288,6 +288,7 @@ class Trainer:
         if self.num_candidates:
             names = [self.model.trainable_variables[i].path for i in self.learner.selection.candidates]
             selection_counts(s, step, self.counts.numpy(), names)
+        suspects.summarise(self, step)
         s.flush()
         logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
                      epoch, self.exp.run.epochs, result["top1"], result["top5"], result["loss"],

@@ -17,6 +17,8 @@ learns to on noisy data) sorting by w_i ascending gives the same order as s_i. O
 methods leave the weight column empty. Rows: rank, index (into the training set), path
 (image files; empty for arrays), given and predicted label and class name, p_given,
 p_predicted, weight, score. Unreadable image files are skipped (the pipeline names them).
+Each epoch TensorBoard shows the most suspect of a fixed sample of training examples
+with their given and predicted classes (`summarise`).
 """
 import csv
 import os
@@ -25,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from famus_tf.data import augment, pipeline
+from famus_tf.data import augment, images as images_lib, pipeline
 from famus_tf.meta.weighting import example_weights
 
 FILE = "suspects.csv"
@@ -33,15 +35,17 @@ COLUMNS = ("rank", "index", "path", "given", "given_name", "predicted", "predict
            "p_given", "p_predicted", "weight", "score")
 
 
-def score_examples(model, learner, data, batch_size, logit_scale=1.0):
-    """{index, probs [n, C], weight [n] (NaN without MW-Net)} over the training set
-    (`logit_scale`: the LDAM scale s of a cosine head, as in the export)."""
+def score_examples(model, learner, data, batch_size, logit_scale=1.0, index=None):
+    """{index, probs [n, C], weight [n] (NaN without MW-Net)} over the training set, or
+    the training examples `index` (`logit_scale`: the LDAM scale s of a cosine head, as
+    in the export)."""
     dtype = model.trainable_variables[0].dtype
     crop = data.image_shape[0] if data.decode_size else None
     net = getattr(learner.method, "net", None) if learner.method is not None else None
-    index = np.arange(len(data.train_labels), dtype=np.int64)
-    stream = pipeline.eval_stream((data.train_images, data.train_labels, index), batch_size,
-                                  data.decode_size)
+    if index is None:
+        index = np.arange(len(data.train_labels), dtype=np.int64)
+    stream = pipeline.eval_stream((data.train_images[index], data.train_labels[index], index),
+                                  batch_size, data.decode_size)
 
     @tf.function(autograph=False)
     def batch_scores(x, y):
@@ -68,12 +72,15 @@ def rank(labels, probs):
     return np.argsort(-score, kind="stable"), score
 
 
+def _scale(exp):
+    return exp.meta.ldam_scale if exp.run.head == "cosine" else 1.0
+
+
 def write_for(trainer):
     """Writes the suspects.csv of a finished training.loop.Trainer; returns its path."""
     exp = trainer.exp
-    scale = exp.meta.ldam_scale if exp.run.head == "cosine" else 1.0
     path = write_suspects(exp.run.model_dir, trainer.model, trainer.learner, trainer.data,
-                          exp.data.eval_batch_size, scale)
+                          exp.data.eval_batch_size, _scale(exp))
     logging.info("suspected label errors, most suspect first: %s", path)
     return path
 
@@ -97,6 +104,48 @@ def write_suspects(model_dir, model, learner, data, batch_size=256, logit_scale=
                           names[pred], f"{p[y]:.6f}", f"{p[pred]:.6f}",
                           "" if np.isnan(w) else f"{w:.6f}", f"{score[j]:.6f}"])
     return path
+
+
+def image_grid(images):
+    """uint8 [k, h, w, c] -> one [rows*h, cols*w, c] image, cols = ceil(sqrt(k)), row-major."""
+    k, h, w, c = images.shape
+    cols = int(np.ceil(np.sqrt(k)))
+    rows = -(-k // cols)
+    grid = np.zeros((rows * h, cols * w, c), np.uint8)
+    for j, img in enumerate(images):
+        r, q = divmod(j, cols)
+        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
+    return grid
+
+
+def summarise(trainer, step, sample=512, top=16):
+    """TensorBoard, each epoch: 'suspects/top', a grid of the `top` most suspect of a
+    fixed sample of `sample` training examples (drawn with the run's seed; row-major,
+    most suspect first), and 'suspects/top_labels', their index, given and predicted
+    class and score."""
+    exp, data = trainer.exp, trainer.data
+    if not trainer.summaries.enabled or not len(data.train_labels):
+        return
+    n = len(data.train_labels)
+    pick = np.sort(np.random.default_rng(exp.run.seed).permutation(n)[:sample])
+    s = score_examples(trainer.model, trainer.learner, data, exp.data.eval_batch_size,
+                       _scale(exp), pick)
+    labels = data.train_labels[s["index"]]
+    order, score = rank(labels, s["probs"])
+    chosen = order[:top]
+    index = s["index"][chosen]
+    if data.decode_size:
+        pixels = np.stack([images_lib.decode(p, data.decode_size).numpy()
+                           for p in data.train_images[index]])
+    else:
+        pixels = data.train_images[index]
+    names = data.class_names or tuple(str(c) for c in range(data.num_classes))
+    table = ["| rank | index | given | predicted | score |", "|---|---|---|---|---|"]
+    table += [f"| {r} | {i} | {names[labels[j]]} | {names[int(np.argmax(s['probs'][j]))]} | "
+              f"{score[j]:.3f} |" for r, (j, i) in enumerate(zip(chosen, index), 1)]
+    with trainer.summaries.writer.as_default(step=int(step)):
+        tf.summary.image("suspects/top", image_grid(np.asarray(pixels, np.uint8))[None])
+        tf.summary.text("suspects/top_labels", "\n".join(table))
 
 
 def read_suspects(path):
