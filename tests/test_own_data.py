@@ -105,6 +105,13 @@ class FolderTest(absltest.TestCase):
         with self.assertRaisesRegex(ValueError, r"^--dataset=folder: class 'zebra' has no training "
                                     r"images \(1 such class\(es\)\)"):
             datasets.prepare(cfg, NoiseConfig())
+        os.rmdir(os.path.join(root, "train", "zebra"))
+        for name in os.listdir(os.path.join(root, "trusted")):  # trusted/ left empty
+            for f in os.listdir(os.path.join(root, "trusted", name)):
+                os.remove(os.path.join(root, "trusted", name, f))
+        with self.assertRaisesRegex(ValueError, r"^--dataset=folder: the trusted set "
+                                    r"\(DATA_DIR/trusted/\) has no images"):
+            datasets.prepare(cfg, NoiseConfig())
 
     def test_a_class_train_does_not_have_is_one_line_naming_it(self):
         root = self.create_tempdir().full_path

@@ -17,7 +17,8 @@ list: --train_list, optional --trusted_list and --test_list, `<image path> <labe
   --class_names, else the largest train label + 1) or all class names (the classes: the
   lines of --class_names in order, else the sorted names of the train list). The first
   train label sets the kind; a label of the other kind, or outside the classes, is an
-  error naming file and line.
+  error naming file and line. (A name label is one word; names with spaces: integer
+  labels and a --class_names file.)
 --class_names: optional file, one class name per line (line c names class c).
 
 Both are decoded at --decode_size (0: --image_size) and trained at --image_size (crops
@@ -184,6 +185,10 @@ def prepare(kind, data_cfg, noise_cfg):
                          f"({empty.size} such class(es)); add images or remove the class")
     meta = (prepared.existing(s["trusted"][0], [s["trusted"][1]], f"{kind} trusted")
             if "trusted" in s else prepared.no_meta_set(train[0]))
+    if "trusted" in s and not len(meta[1]):
+        where = "DATA_DIR/trusted/" if kind == "folder" else f"--trusted_list={data_cfg.trusted_list}"
+        raise ValueError(f"--dataset={kind}: the trusted set ({where}) has no images; add some or "
+                         "remove it")
     test_split = "test" if "test" in s else "val" if "val" in s else None
     if test_split:
         test = prepared.existing(s[test_split][0], [s[test_split][1]], f"{kind} {test_split}")
