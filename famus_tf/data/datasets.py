@@ -9,7 +9,8 @@ Each entry names the functions of the module that reads the data set's released 
                                              what `python -m famus_tf.data.check` scans
   needs_data_dir   False only for data embedded in a package (digits)
   clean_labels     a clean meta set exists, so the meta methods can run (WebVision and
-                   CNWL need the pseudo-clean set of Algorithm 2, not yet implemented)
+                   CNWL train the meta methods with the pseudo-clean set of Algorithm 2,
+                   --meta_set=pseudo_clean)
   decode_size      image files decoded to this many pixels (an int, or the DataConfig
                    field that sets it); None: arrays in memory
   convertible      image files that `python -m famus_tf.data.convert` writes as TFRecords
