@@ -224,6 +224,11 @@ class CoTrainer(Trainer):
             last.split_seconds = time.perf_counter() - t0
         made = [s.value() for s in self.splits]
         last.splits = made
+        for k, s in enumerate(made):
+            logging.info("epoch %d: network %d's GMM: %d labeled, %d unlabeled, %d meta of %d "
+                         "evaluated%s", epoch + 1, k + 1, s.labeled.sum(), len(s.unlabeled_indices),
+                         s.meta.sum(), s.evaluated.sum(), " (median guard)" if s.guarded else "")
+
         return divide.co_divide(made)
 
     def split_of(self, k, epoch):
@@ -236,8 +241,8 @@ class CoTrainer(Trainer):
             num_examples=self.num_examples, batch_size=self.exp.data.eval_batch_size,
             strategy=self.strategy)
         lo, hi = divide.guard_bounds(n, b)
-        return divide.split(losses_k, divide.split_seed(self.exp.run.seed, epoch, k + 1),
-                            cfg.p_threshold, cfg.meta_threshold, lo, hi)
+        return _break_ties(divide.split(losses_k, divide.split_seed(self.exp.run.seed, epoch, k + 1),
+                                        cfg.p_threshold, cfg.meta_threshold, lo, hi))
 
     # -- evaluation, summaries, export ---------------------------------------------------
     def evaluate(self, epoch, seconds):
@@ -278,3 +283,22 @@ class CoTrainer(Trainer):
                               d.image_shape, logit_scale=scale)
         return export_classifier(self.ensemble, os.path.join(root, "export"), d.mean, d.std,
                                  d.image_shape, logit_scale=scale)
+
+
+def _break_ties(split):
+    """The median guard {c > median(c)} is empty when c saturates (many c = 1.0 exactly,
+    seen on a few dozen examples); then the labeled set is the lower half of the evaluated
+    examples by loss (the GMM's input, which orders them as c does, without ties), and an
+    empty meta set is the labeled set. Otherwise `split` unchanged."""
+    labeled, meta = split.labeled, split.meta
+    if split.guarded and (not labeled.any() or labeled.sum() == split.evaluated.sum()):
+        rows = np.flatnonzero(split.evaluated)
+        lowest = rows[np.argsort(split.normalised_losses[rows], kind="stable")[:len(rows) // 2]]
+        labeled = np.zeros_like(labeled)
+        labeled[lowest] = True
+    if not meta.any():
+        meta = labeled
+    if labeled is split.labeled and meta is split.meta:
+        return split
+    logging.info("the median guard split ties: labeled set = the lower half by loss")
+    return dataclasses.replace(split, labeled=labeled, meta=meta)
