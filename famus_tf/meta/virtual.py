@@ -60,6 +60,9 @@ def validation_gradients(model, w_hat, non_trainable, images, labels, watch, los
 def recorded_gradients(inner, logits, weights, method, phi, logits_sg, labels):
     """The virtual-step gradient g(phi) of every tensor, recorded as a function of phi.
 
+    `method` is anything with `logit_grads(phi, logits, labels)` (a method, or the
+    step's objective, objective.py).
+
     Returns (tape, phi_sg, grads): `tape` is a persistent tape that watched
     phi_sg = stop_gradient(phi) while the backward pass ran, so that
     tape.gradient(g_l, phi_sg) is the second-order path of tensor l. In a graph the
