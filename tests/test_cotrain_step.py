@@ -15,7 +15,7 @@ from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import losses, mixmatch
 from famus_tf.cotrain.step import CoStep, streams
 from famus_tf.meta import functional as fn
-from famus_tf.meta.step import MetaLearner
+from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import distribute
 from tests import meta_fixtures as mf
 
@@ -156,6 +156,18 @@ def test_actual_step_is_the_written_out_loss(method, extra):
     np.testing.assert_allclose(float(np.sum(out["example_weights"])), 1.0, rtol=1e-12)
     if extra.get("gate_policy") == "random":
         assert float(np.sum(out["gates"])) == 2.0
+
+
+def test_eager_function_and_xla_agree():
+    finals = []
+    for mode in ("eager", "xla"):
+        learner = _learner(famus=True, candidates="all", num_active=2, num_segments=0)
+        step = learner.train_step if mode == "eager" else compiled_step(learner, xla=True)
+        for seed in range(2):
+            out = step(*_cotrain_batch(seed=seed))
+        finals.append(_state(learner) + [out["example_weights"].numpy()])
+    for a, b in zip(*finals):
+        np.testing.assert_allclose(b, a, rtol=1e-8, atol=1e-10)
 
 
 def test_no_meta_baseline_is_sgd_on_the_uniform_loss():

@@ -160,10 +160,9 @@ class MetaLearner:
 
     # ------------------------------------------------------------------ steps
     def train_step(self, images, labels, val_images=None, val_labels=None):
-        objective = self._objective(labels)
         if self.method is None:
             if objective_lib.is_supervision(labels):
-                return self._uniform_step(images, labels, objective)
+                return self._uniform_step(images, labels, self._objective(labels))
             return self.warmup_step(images, labels)
         return self._meta_step(images, labels, val_images, val_labels)
 
