@@ -9,7 +9,10 @@
   losses.py      the virtual loss of §8 step 4 and its per-example logit gradients as a
                  function of the example weights (the engine's interface), the meta loss
                  L_c of step 5, the lambda_u ramp and the prior penalty.
+  step.py        one co-training iteration of a network (CoStep): two augmentations,
+                 co-refinement, co-guessing, MixUp of the training and meta batches, and
+                 the engine's step on them (meta/objective.py: the engine's view of them).
 
-docs/algorithm2.md says what each block computes and what the training loop still has
-to do to run the recipe.
+docs/algorithm2.md says what each block computes and what the training loop has to do
+to run the recipe.
 """
