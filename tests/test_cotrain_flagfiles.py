@@ -15,7 +15,7 @@ from tests.test_cnwl import tree as cnwl_tree
 from tests.test_webvision import jpeg_tree as webvision_tree
 
 SMALL = ("--model=small_cnn", "--candidates=all", "--epochs=2", "--warmup_epochs=1",
-         "--steps_per_call=2", "--eval_batch_size=16")
+         "--steps_per_call=2", "--eval_batch_size=16", "--num_segments=0")
 CASES = (
     # flagfile, tree writer, overrides, warm-up steps, input shape
     ("webvision", webvision_tree, ("--batch_size=8", "--meta_batch_size=16", "--num_batches=4"), 4,

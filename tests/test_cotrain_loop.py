@@ -19,12 +19,45 @@ from tests.test_resume import ENV, assert_same_variables
 # Warm-up: 1258 // 128 = 9 steps; then 5 co-training iterations of network 1 and 2.
 DIGITS = ("--meta_set=pseudo_clean", "--warmup_epochs=1", "--epochs=2", "--max_steps=14",
           "--compare_baseline=false", "--steps_per_call=1", "--checkpoint_every=2",
-          "--lambda_u=25")
+          "--lambda_u=25", "--num_segments=0")
 
 
 def serve(path, images):
     out = load_serving(path)(images)
     return out["logits"].numpy(), out["probabilities"].numpy()
+
+
+class FlagTest(absltest.TestCase):
+    """What --meta_set=pseudo_clean accepts and refuses (parsed in process, no run)."""
+
+    def build(self, *args):
+        from absl import flags
+
+        import flags as _famus_flags  # noqa: F401
+        from famus_tf import main
+        f = flags.FLAGS
+        f.unparse_flags()
+        try:
+            f(["famus", f"--flagfile={main.QUICKSTART}", *args])
+            return main.build_experiment(f)
+        finally:
+            f.unparse_flags()
+            f.mark_as_parsed()
+
+    def test_accepted_and_refused(self):
+        from famus_tf import main
+        exp = self.build("--meta_set=pseudo_clean")
+        self.assertEqual(exp.data.meta_per_class, 0)  # no clean examples set aside
+        self.assertEqual(self.build().data.meta_per_class, 10)  # the default stays meta_set=clean
+        for args, needle in ((("--meta_set=pseudo_clean", "--method=mlc"), "--method=mlc"),
+                             (("--meta_set=pseudo_clean", "--lr_steps=100"), "--lr_steps"),
+                             (("--dataset=cnwl_red", f"--data_dir={self.create_tempdir().full_path}"),
+                              "--meta_set=pseudo_clean")):
+            with self.assertRaisesRegex(main.FlagError, needle):
+                self.build(*args)
+        exp = self.build("--dataset=cnwl_red", f"--data_dir={self.create_tempdir().full_path}",
+                         "--meta_set=pseudo_clean")
+        self.assertEqual(exp.meta.method, "mwnet")
 
 
 class DigitsTest(absltest.TestCase):
