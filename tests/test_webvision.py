@@ -86,7 +86,9 @@ class WebVisionRunTest(absltest.TestCase):
         model_dir = self.create_tempdir().full_path
 
         def run(*extra):
+            # the flagfile's plain baseline (its Algorithm 2 run: test_cotrain_flagfiles)
             return run_main("--flagfile=launch/webvision.cfg", f"--data_dir={root}", "--model=small_cnn",
+                            "--meta_set=clean", "--method=plain",
                             "--batch_size=20", "--epochs=1", "--eval_batch_size=8", "--export=false",
                             f"--model_dir={model_dir}", *extra)
         bad = run("--augment=resized_crop:64")  # crops that do not fit the 299 input: refused

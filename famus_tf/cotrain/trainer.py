@@ -207,7 +207,8 @@ class CoTrainer(Trainer):
             scal = last.add_call(out, n, self.counts)
             scal.update({"train/ms_per_step": ms, "train/lr": lr})
             self.summaries.scalars(self.step, scal)
-            bar.update(pos, scal)
+            bar.update(pos, {k.replace("net1/", ""): v for k, v in scal.items()  # network 1's
+                             if not k.startswith("net2/")})
             if self.step % run.checkpoint_every == 0:
                 self.manager.save(checkpoint_number=self.step)
         return pos >= steps
