@@ -26,8 +26,10 @@ from absl import flags
 from PIL import Image
 
 from famus_tf import models
-from famus_tf.config import MetaConfig, OptimConfig
-from famus_tf.data import pipeline, records
+from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
+from famus_tf.cotrain import eval_train
+from famus_tf.cotrain.step import CoStep
+from famus_tf.data import augment, cnwl, pipeline, records
 from famus_tf.meta import functional as fn, optim
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import distribute
@@ -47,13 +49,22 @@ flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
-flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices"], "step: time training steps; "
+flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices", "cotrain"],
+                  "step: time training steps; cotrain: one iteration of Algorithm 2 (both networks' "
+                  "co-training steps on batch_size labeled + batch_size unlabeled + 2 batch_size "
+                  "meta images, configurations --cotrain_configs) and the per-epoch evaluation "
+                  "pass, next to a plain step; "
                   "pipeline: images/s of the Clothing1M and WebVision input pipelines on a "
                   "generated JPEG tree, next to the images/s of a plain training step; devices: "
                   "the steps of --methods on one device and mirrored over --logical_devices "
                   "logical CPU devices (same global batch).", flag_values=BENCH)
 flags.DEFINE_integer("logical_devices", 2, "--mode=devices: logical CPU devices of the mirrored "
                      "configuration.", flag_values=BENCH)
+flags.DEFINE_list("cotrain_configs", ["cotrain_famus", "cotrain_plain"],
+                  "--mode=cotrain: configurations (cotrain_famus, cotrain_mwnet, cotrain_plain).",
+                  flag_values=BENCH)
+flags.DEFINE_integer("eval_images", 1024, "--mode=cotrain: images of the timed evaluation pass.",
+                     flag_values=BENCH)
 flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
 
 CONFIGS = {
@@ -68,6 +79,14 @@ CONFIGS = {
     "l2r_famus": dict(method="l2r", famus=True),
     "mlc": dict(method="mlc", famus=False),
     "mlc_famus": dict(method="mlc", famus=True),
+}
+
+# Algorithm 2's iteration: MW-Net + FaMUS (the paper), MW-Net with the full meta-gradient,
+# and the recipe without a meta step (DivideMix-style, uniform weights).
+COTRAIN_CONFIGS = {
+    "cotrain_famus": dict(method="mwnet", famus=True),
+    "cotrain_mwnet": dict(method="mwnet", famus=False),
+    "cotrain_plain": dict(method="plain"),
 }
 
 
@@ -146,27 +165,124 @@ def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_
         for suffix, strategy in (strategies or {}).items():
             steps.update({n + suffix: s for n, s in build_steps(
                 names, xla, model_name, batch, num_classes, candidates, num_active, strategy).items()})
-        res = {n: {"times": []} for n in steps}
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            step(*batch)["loss"].numpy()
-            res[name]["first_call_s"] = time.perf_counter() - t0
-            for _ in range(warmup):
-                step(*batch)["loss"].numpy()
-            res[name]["peak_rss_mb"] = _peak_rss_mb()
-            log(f"[xla={xla}] {name}: first call {res[name]['first_call_s']:.1f} s")
-        for r in range(rounds):
-            for name, step in steps.items():
-                t0 = time.perf_counter()
-                step(*batch)["loss"].numpy()
-                res[name]["times"].append((time.perf_counter() - t0) * 1000.0)
-            log(f"[xla={xla}] round {r + 1}/{rounds} done")
-        base = statistics.median(res["plain"]["times"]) if "plain" in res else None
-        for name, r in res.items():
-            r["median_ms"] = statistics.median(r["times"])
-            r["ratio_to_plain"] = r["median_ms"] / base if base else None
-        results[xla] = res
+        calls = {n: (lambda step=step: step(*batch)) for n, step in steps.items()}
+        results[xla] = time_calls(calls, rounds, warmup, log, f"[xla={xla}] ")
     return results
+
+
+def time_calls(calls, rounds, warmup, log=print, tag=""):
+    """{name: {times, first_call_s, peak_rss_mb, median_ms, ratio_to_plain}} of zero-argument
+    calls returning a dict with a "loss" tensor: first call, `warmup` untimed calls, then
+    `rounds` interleaved timed rounds; ratios to the call named "plain" if there is one."""
+    res = {n: {"times": []} for n in calls}
+    for name, call in calls.items():
+        t0 = time.perf_counter()
+        call()["loss"].numpy()
+        res[name]["first_call_s"] = time.perf_counter() - t0
+        for _ in range(warmup):
+            call()["loss"].numpy()
+        res[name]["peak_rss_mb"] = _peak_rss_mb()
+        log(f"{tag}{name}: first call {res[name]['first_call_s']:.1f} s")
+    for r in range(rounds):
+        for name, call in calls.items():
+            t0 = time.perf_counter()
+            call()["loss"].numpy()
+            res[name]["times"].append((time.perf_counter() - t0) * 1000.0)
+        log(f"{tag}round {r + 1}/{rounds} done")
+    base = statistics.median(res["plain"]["times"]) if "plain" in res else None
+    for name, r in res.items():
+        r["median_ms"] = statistics.median(r["times"])
+        r["ratio_to_plain"] = r["median_ms"] / base if base else None
+    return res
+
+
+def cotrain_iteration(name, model_name, shape, num_classes, candidates=None, num_active=4):
+    """Both networks' co-training steps (cotrain/step.py) as one tf.function of uint8
+    (labeled, unlabeled, meta) batches, each (images, labels, clean_prob, is_clean);
+    preprocessing and augmentation (crop_flip) as the loop does them."""
+    cand = models.parse_candidates(candidates or "last_stage", model_name)
+    cfg = CotrainConfig(meta_set="pseudo_clean")
+    learners = []
+    for k in range(2):
+        keras.utils.set_random_seed(k)
+        meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
+                          num_active=num_active, **COTRAIN_CONFIGS[name])
+        learners.append(MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
+                                    meta, OptimConfig(lr=0.02), cotrain=cfg))
+
+    def prep_for(learner):
+        def prep(x, stream):
+            x = pipeline.preprocess(x, cnwl.MEAN[:shape[-1]], cnwl.STD[:shape[-1]], learner.dtype)
+            return augment.apply("crop_flip", x, learner.optimizer.iterations, stream)
+        return prep
+
+    steps = [CoStep(learners[k], learners[1 - k].model, cfg, num_classes, prep_for(learners[k]),
+                    network=k) for k in range(2)]
+    lambda_u = tf.constant(cfg.lambda_u, tf.float32)
+
+    def iteration(labeled, unlabeled, meta):
+        out = [s(labeled, unlabeled, meta if s.learner.method else None, lambda_u) for s in steps]
+        return {"loss": out[0]["loss"] + out[1]["loss"]}
+
+    return tf.function(iteration, autograph=False), learners[0].model
+
+
+def run_cotrain(names, model_name="preact_resnet18", batch_size=64, image_size=32, channels=3,
+                num_classes=10, rounds=3, warmup=1, candidates=None, num_active=4, eval_images=1024,
+                log=print):
+    """Times a plain step (batch_size) and one co-training iteration per configuration
+    (both networks; B labeled + B unlabeled + 2B meta images), interleaved; and the
+    evaluation pass of the per-epoch split (eval_train.per_example_losses, batches of 256)
+    per image, as a fraction of a plain step's time per image. Returns (results, eval)."""
+    unknown = [n for n in names if n not in COTRAIN_CONFIGS]
+    if unknown:
+        raise ValueError(f"--cotrain_configs: unknown {unknown}; known: {sorted(COTRAIN_CONFIGS)}")
+    rng = np.random.default_rng(0)
+    shape = (image_size, image_size, channels)
+
+    def part(n):
+        return (tf.constant(rng.integers(0, 256, (n,) + shape), tf.uint8),
+                tf.constant(rng.integers(0, num_classes, n), tf.int64),
+                tf.constant(rng.random(n), tf.float32), tf.constant(rng.random(n) < 0.5))
+
+    parts = (part(batch_size), part(batch_size), part(2 * batch_size))
+    floats = tf.random.Generator.from_seed(0)
+    batch = (floats.normal((batch_size,) + shape), parts[0][1], floats.normal((batch_size,) + shape),
+             parts[1][1])
+    plain = build_steps(["plain"], False, model_name, batch, num_classes, candidates, num_active)["plain"]
+    calls = {"plain": lambda: plain(*batch)}
+    for name in names:
+        step, _ = cotrain_iteration(name, model_name, shape, num_classes, candidates, num_active)
+        calls[name] = lambda step=step: step(*parts)
+    res = time_calls(calls, rounds, warmup, log)
+    ev = eval_cost(cotrain_iteration("cotrain_plain", model_name, shape, num_classes)[1],
+                   eval_images, num_classes, rng)
+    ev["plain_ms_per_image"] = res["plain"]["median_ms"] / batch_size
+    ev["eval_to_plain_per_image"] = ev["eval_ms_per_image"] / ev["plain_ms_per_image"]
+    return res, ev
+
+
+def eval_cost(model, n, num_classes, rng):
+    """Milliseconds per image of eval_train.per_example_losses in its steady state,
+    (t(3n) - t(n)) / 2n, and the fixed cost of a call (it traces its function anew),
+    t(n) - n * per image; t is the fastest of two calls."""
+    shape = tuple(model.input_shape[1:])
+
+    def preprocess(x):
+        return pipeline.preprocess(x, cnwl.MEAN[:shape[-1]], cnwl.STD[:shape[-1]], tf.float32)
+
+    times = []
+    for size in (n, 3 * n):
+        data = (rng.integers(0, 256, (size,) + shape).astype(np.uint8),
+                rng.integers(0, num_classes, size))
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            eval_train.per_example_losses(model, data, preprocess)
+            best = min(best, (time.perf_counter() - t0) * 1000.0)
+        times.append(best)
+    per_image = (times[1] - times[0]) / (2 * n)
+    return {"eval_ms_per_image": per_image, "eval_call_overhead_s": (times[0] - n * per_image) / 1000.0}
 
 
 def table(results):
@@ -237,6 +353,8 @@ def main(argv):
             with open(f.output_json, "w") as fh:
                 json.dump({"pipeline_images_per_s": rates, "step_images_per_s": step_rate}, fh, indent=2)
         return
+    if f.mode == "cotrain":
+        return _main_cotrain(f)
     unknown = [n for n in f.methods if n not in CONFIGS]
     if unknown:
         raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
@@ -255,6 +373,25 @@ def main(argv):
     if f.output_json:
         with open(f.output_json, "w") as fh:
             json.dump(to_json(results, f.model, f.batch_size), fh, indent=2)
+
+
+def _main_cotrain(f):
+    try:
+        res, ev = run_cotrain(f.cotrain_configs, f.model, f.batch_size, f.image_size, f.channels,
+                              f.num_classes, f.rounds, f.warmup, f.candidates, f.num_active,
+                              f.eval_images)
+    except ValueError as e:
+        raise SystemExit(f"famus_tf.bench: {e}")
+    print(f"model={f.model} co-training iteration: both networks, {f.batch_size} labeled + "
+          f"{f.batch_size} unlabeled + {2 * f.batch_size} meta images "
+          f"{f.image_size}x{f.image_size}x{f.channels}; plain step: batch {f.batch_size}")
+    print(table({False: res}))
+    print(f"evaluation pass (per-epoch split): {ev['eval_ms_per_image']:.2f} ms per image = "
+          f"{ev['eval_to_plain_per_image']:.2f} of a plain step's time per image "
+          f"(plus {ev['eval_call_overhead_s']:.1f} s per call: tracing)")
+    if f.output_json:
+        with open(f.output_json, "w") as fh:
+            json.dump({**to_json({False: res}, f.model, f.batch_size), "eval": ev}, fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from absl import app, flags
 import flags as famus_flags
 from famus_tf import cli
 from famus_tf.config import Experiment
+from famus_tf.cotrain.trainer import CoTrainer
 from famus_tf.data import augment, datasets, records
 from famus_tf.train import checkpoint, distribute
 from famus_tf.train import results as run_results
@@ -59,6 +60,19 @@ def _check_paths(f):
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
 
 
+def _validate_pseudo_clean(f):
+    """The combinations Algorithm 2 (--meta_set=pseudo_clean) runs with."""
+    if f.method == "mlc":
+        raise FlagError("--method=mlc: MLC corrects labels with a transition matrix and has no "
+                        "co-training form; with --meta_set=pseudo_clean use mwnet, l2r or plain")
+    if f.records_dir:
+        raise FlagError("--records_dir: --meta_set=pseudo_clean reads the image files (its split "
+                        "evaluates them by index); drop --records_dir")
+    if f.lr_steps:
+        raise FlagError("--lr_steps: with --meta_set=pseudo_clean epochs have different lengths; "
+                        "give the decay epochs with --lr_epochs")
+
+
 def validate(f):
     """Checks the parsed flags against each other, the data-set registry and the disk;
     raises FlagError naming the flag. (Each flag's own format is checked at parsing.)"""
@@ -70,17 +84,17 @@ def validate(f):
         raise FlagError("--noise_transition is required by --noise_type=transition")
     if f.records_dir and not entry.convertible:
         raise FlagError(f"--records_dir: only image-file data sets are converted, not --dataset={f.dataset}")
-    if not entry.has_clean_labels(famus_flags.data.config(f)) and f.method != "plain":
+    if (f.method != "plain" and f.meta_set != "pseudo_clean"
+            and not entry.has_clean_labels(famus_flags.data.config(f))):
         raise FlagError(datasets.no_clean_set_message(f.dataset, f.method))
     if f.meta_set == "pseudo_clean":
-        raise FlagError("--meta_set=pseudo_clean: the Algorithm 2 training loop is not wired yet "
-                        "(its building blocks are in famus_tf/cotrain/); use --meta_set=clean")
+        _validate_pseudo_clean(f)
     if f.xla and f.strategy != "default":
         raise FlagError(f"--xla: compiles the one-device step; with --strategy={f.strategy} leave it "
                         "off (TPU steps are always XLA-compiled)")
     if f.devices and f.strategy != "mirrored":
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
-    if f.method != "plain" and f.meta_per_class < 1:
+    if f.method != "plain" and f.meta_set == "clean" and f.meta_per_class < 1:
         raise FlagError(f"--meta_per_class must be at least 1 for --method={f.method}")
     if f.virtual_lr is not None and f.virtual_lr <= 0:
         raise FlagError(f"--virtual_lr must be positive (a zero virtual step makes every meta-gradient "
@@ -95,7 +109,10 @@ def validate(f):
 def build_experiment(f):
     """Plain configs from parsed flags `f`; raises FlagError naming the bad flag."""
     validate(f)
-    return Experiment(run=famus_flags.run.config(f), data=famus_flags.data.config(f),
+    data = famus_flags.data.config(f)
+    if f.meta_set == "pseudo_clean":  # no clean examples are set aside: the meta set is pseudo-clean
+        data = dataclasses.replace(data, meta_per_class=0)
+    return Experiment(run=famus_flags.run.config(f), data=data,
                       noise=famus_flags.noise.config(f), meta=famus_flags.method.config(f),
                       optim=famus_flags.optim.config(f), cotrain=famus_flags.cotrain.config(f))
 
@@ -141,12 +158,16 @@ def build_strategy(run):
 
 def run_experiment(exp, prepared, strategy=None):
     """Trains (and, if asked, the plain-CE baseline on the same noisy labels); returns results."""
-    results = {"main": Trainer(exp, prepared, strategy).run()}
-    if exp.run.compare_baseline and exp.meta.method != "plain":
+    pseudo_clean = exp.cotrain.meta_set == "pseudo_clean"
+    trainer = CoTrainer if pseudo_clean else Trainer
+    results = {"main": trainer(exp, prepared, strategy).run()}
+    # the baseline: plain CE, one network (for Algorithm 2 with --method=plain too)
+    if exp.run.compare_baseline and (exp.meta.method != "plain" or pseudo_clean):
         base = dataclasses.replace(
             exp, run=dataclasses.replace(exp.run, model_dir=os.path.join(exp.run.model_dir, "baseline_ce"),
                                          export=False),
-            meta=dataclasses.replace(exp.meta, method="plain", famus=False))
+            meta=dataclasses.replace(exp.meta, method="plain", famus=False),
+            cotrain=dataclasses.replace(exp.cotrain, meta_set="clean"))
         results["baseline_ce"] = Trainer(base, prepared, strategy).run()
     return results
 
@@ -155,6 +176,8 @@ def report(exp, prepared, results):
     """Prints the test accuracies and where the outputs are; writes results.json."""
     m = results["main"]
     name = exp.meta.method + (" + FaMUS" if exp.meta.famus and exp.meta.method != "plain" else "")
+    if exp.cotrain.meta_set == "pseudo_clean":
+        name += " (Algorithm 2: two networks, pseudo-clean meta set; ensemble)"
     lines = [f"{name}: clean test accuracy last {m['last_top1']:.4f}, best {m['best_top1']:.4f} "
              f"(top-5 last {m['top5']:.4f})"]
     if "baseline_ce" in results:

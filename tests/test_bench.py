@@ -61,5 +61,22 @@ class PipelineBenchTest(absltest.TestCase):
         self.assertTrue(all(r > 0 for r in rates.values()))
 
 
+class CotrainBenchTest(absltest.TestCase):
+
+    def test_cotrain_iteration_and_evaluation_pass_are_timed(self):
+        from famus_tf import bench
+        res, ev = bench.run_cotrain(["cotrain_plain"], "small_cnn", batch_size=8, image_size=8,
+                                    channels=1, rounds=1, warmup=0, eval_images=32,
+                                    log=lambda s: None)
+        self.assertEqual(set(res), {"plain", "cotrain_plain"})
+        self.assertAlmostEqual(res["cotrain_plain"]["ratio_to_plain"],
+                               res["cotrain_plain"]["median_ms"] / res["plain"]["median_ms"])
+        self.assertAlmostEqual(ev["eval_to_plain_per_image"],
+                               ev["eval_ms_per_image"] / ev["plain_ms_per_image"])
+        self.assertAlmostEqual(ev["plain_ms_per_image"], res["plain"]["median_ms"] / 8)
+        with self.assertRaisesRegex(ValueError, "--cotrain_configs"):
+            bench.run_cotrain(["nope"])
+
+
 if __name__ == "__main__":
     absltest.main()

@@ -46,8 +46,10 @@ class CnwlTest(absltest.TestCase):
         root = self.create_tempdir().full_path
         tree(root)
         model_dir = self.create_tempdir().full_path
+        # the flagfile's plain cross-entropy baseline (its Algorithm 2 run: test_cotrain_flagfiles)
         out = run_main("--flagfile=launch/cnwl_red_40.cfg", f"--data_dir={root}", "--model=small_cnn",
-                       "--batch_size=8", "--epochs=1", "--export=false", f"--model_dir={model_dir}")
+                       "--meta_set=clean", "--method=plain", "--batch_size=8", "--epochs=1",
+                       "--export=false", f"--model_dir={model_dir}")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 5)

@@ -23,6 +23,31 @@ def write_tree(root, bad_line=""):
         open(os.path.join(d, "ILSVRC2012_val_1.JPEG"), "w").close()
 
 
+def jpeg_tree(root):
+    """A tiny mini-WebVision tree of real JPEGs: 2 training images for each of the 50
+    classes, 6 validation images, ILSVRC12 val images of 3 classes."""
+    import numpy as np
+
+    from tests.fixtures import write_jpeg
+    info = os.path.join(root, "info")
+    os.makedirs(info)
+    rng = np.random.default_rng(0)
+    jpeg = lambda path: write_jpeg(path, rng)  # noqa: E731
+    train = [(f"google/q{c:04d}/{i}.jpg", c) for c in range(50) for i in range(2)]
+    for rel, _ in train:
+        jpeg(os.path.join(root, rel))
+    with open(os.path.join(info, "train_filelist_google.txt"), "w") as fh:
+        fh.writelines(f"{rel} {c}\n" for rel, c in train)
+    with open(os.path.join(info, "val_filelist.txt"), "w") as fh:
+        for i in range(6):
+            jpeg(os.path.join(root, "val_images_256", f"val{i}.jpg"))
+            fh.write(f"val{i}.jpg {i}\n")
+    with open(os.path.join(info, "synsets.txt"), "w") as fh:
+        fh.writelines(f"n{c:08d} c{c}\n" for c in range(1000))
+    for c in (0, 1, 2):
+        jpeg(os.path.join(root, "imagenet", "val", f"n{c:08d}", "a.JPEG"))
+
+
 class WebVisionTest(absltest.TestCase):
 
     def test_first_50_classes(self):
@@ -55,31 +80,15 @@ class WebVisionRunTest(absltest.TestCase):
     def test_run_reports_webvision_and_ilsvrc12(self):
         import json
 
-        import numpy as np
-
-        from tests.fixtures import run_main, write_jpeg
+        from tests.fixtures import run_main
         root = self.create_tempdir().full_path
-        info = os.path.join(root, "info")
-        os.makedirs(info)
-        rng = np.random.default_rng(0)
-        jpeg = lambda path: write_jpeg(path, rng)  # noqa: E731
-        train = [(f"google/q{c:04d}/{i}.jpg", c) for c in range(50) for i in range(2)]
-        for rel, _ in train:
-            jpeg(os.path.join(root, rel))
-        with open(os.path.join(info, "train_filelist_google.txt"), "w") as fh:
-            fh.writelines(f"{rel} {c}\n" for rel, c in train)
-        with open(os.path.join(info, "val_filelist.txt"), "w") as fh:
-            for i in range(6):
-                jpeg(os.path.join(root, "val_images_256", f"val{i}.jpg"))
-                fh.write(f"val{i}.jpg {i}\n")
-        with open(os.path.join(info, "synsets.txt"), "w") as fh:
-            fh.writelines(f"n{c:08d} c{c}\n" for c in range(1000))
-        for c in (0, 1, 2):
-            jpeg(os.path.join(root, "imagenet", "val", f"n{c:08d}", "a.JPEG"))
+        jpeg_tree(root)
         model_dir = self.create_tempdir().full_path
 
         def run(*extra):
+            # the flagfile's plain baseline (its Algorithm 2 run: test_cotrain_flagfiles)
             return run_main("--flagfile=launch/webvision.cfg", f"--data_dir={root}", "--model=small_cnn",
+                            "--meta_set=clean", "--method=plain",
                             "--batch_size=20", "--epochs=1", "--eval_batch_size=8", "--export=false",
                             f"--model_dir={model_dir}", *extra)
         bad = run("--augment=resized_crop:64")  # crops that do not fit the 299 input: refused

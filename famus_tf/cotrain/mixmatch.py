@@ -33,9 +33,9 @@ inversion, lambda' = F^-1((1 + u) / 2) with F the Beta(alpha, alpha) CDF
 (tf.math.betainc) and u uniform: for t >= 1/2, P(lambda' <= t) = 2 F(t) - 1 by the
 symmetry of Beta(alpha, alpha). F^-1 is found by 45 bisection steps on [1/2, 1]
 (error < 2^-46), which avoids the stateless Gamma sampler (different numbers under
-XLA). Under tf.distribute the global batch is the concatenation of the replicas'
-batches; `mix` all-gathers it so that each replica's rows are mixed with the same
-partners as on a single device.
+XLA). Under tf.distribute `mix` all-gathers the global batch so that each replica's
+rows are mixed with the same partners as on a single device (`parts` says how the
+replicas' rows interleave into the single-device layout).
 """
 from typing import NamedTuple
 
@@ -157,12 +157,18 @@ def mixup(batch, lam, perm, source=None):
                     mixed(batch.guesses, source.guesses), batch.labeled)
 
 
-def mix(batch, alpha, step, stream):
+def mix(batch, alpha, step, stream, parts=1):
     """MixUp of the global batch with counter-based draws; returns (mixed batch, lambda').
 
-    In a replica context with several replicas, the global batch is the concatenation of
-    the replicas' batches (all-gathered); each replica returns its own rows, mixed with
-    the partners the single-device permutation of the global batch gives them.
+    In a replica context with several replicas, the global batch is all-gathered and each
+    replica returns its own rows, mixed with the partners the single-device permutation
+    gives them. `parts`: the local batch is `parts` equal blocks (the assembled
+    [x_1, x_2, u_1, u_2]: 4; the meta batch [x_1, x_2]: 2), and the global batch is laid
+    out part by part, each part the concatenation of the replicas' blocks: the layout
+    `assemble` gives on one device when the replicas' shards are consecutive slices of the
+    global input batches. Local row j of block p on replica k is global row
+    p * (b r) + k b + j (b rows per block, r replicas); with parts = 1 the global batch is
+    the concatenation of the replicas' batches.
     """
     n_local = batch.inputs.shape[0] or tf.shape(batch.inputs)[0]
     r = replicas.num_replicas()
@@ -170,6 +176,11 @@ def mix(batch, alpha, step, stream):
     if r == 1:
         return mixup(batch, lam, perm), lam
     gathered = tf.distribute.get_replica_context().all_gather(
-        (batch.inputs, batch.targets, batch.guesses), axis=0)
-    start = replicas.replica_id() * n_local
-    return mixup(batch, lam, perm[start:start + n_local], MixBatch(*gathered, None)), lam
+        (batch.inputs, batch.targets, batch.guesses), axis=0)  # replica-major rows
+    b = n_local // parts
+    rows = tf.range(n_local)
+    mine = (rows // b) * (b * r) + replicas.replica_id() * b + rows % b
+    partner = tf.gather(perm, mine)  # part-major global index of each row's partner
+    block, rest = partner // (b * r), partner % (b * r)
+    source_rows = (rest // b) * n_local + block * b + rest % b  # its place in `gathered`
+    return mixup(batch, lam, source_rows, MixBatch(*gathered, None)), lam

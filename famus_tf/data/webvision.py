@@ -69,7 +69,7 @@ def prepare(data_cfg, noise_cfg):
     tested on the WebVision validation set and, where `imagenet/val/<synset>/` is present,
     on the ILSVRC12 validation images of the same classes (center 299 crops, top-1/top-5).
     No clean labels exist: the meta set of FaMUS is the pseudo-clean set of Algorithm 2
-    (not yet implemented)."""
+    (--meta_set=pseudo_clean, famus_tf/cotrain/)."""
     del noise_cfg
     d = load_webvision(data_cfg.data_dir)
     paths, labels = prepared.existing(*d["train"][:1], d["train"][1:], "WebVision train")

@@ -14,6 +14,13 @@ iteration of a meta method (paper Algorithm 1):
   5. actual step on w with phi from the updated meta model, held constant.
 The passes hand each other a `VirtualPass`. Only step 5 changes the base network's variables and BatchNorm statistics.
 
+`labels` are integer labels (Algorithm 1) or a co-training `Supervision` of Algorithm 2
+(cotrain/losses.py; then `val_labels` are soft targets [m, C]): objective.py says what
+changes with them (the per-example loss, the logit gradients, L_val, the accuracy's
+labels); the step is the same. `warmup_step` is a plain CE step whatever the method (the
+warm-up of Algorithm 2); with `method=plain` a Supervision trains with uniform weights
+v = 1/n (the co-training recipe without the meta step).
+
 Under `tf.distribute` the step runs per replica on a shard of the global batch and
 equals the single-device step on that global batch: the virtual-step and validation
 gradients are summed over replicas, the weights are normalised by global sums, and
@@ -27,9 +34,10 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from famus_tf.config import MetaConfig, OptimConfig
+from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.meta import functional as fn
 from famus_tf.meta import losses as losses_lib
+from famus_tf.meta import objective as objective_lib
 from famus_tf.meta import optim, replicas, selection as selection_lib, virtual
 from famus_tf.meta import sampler as sampler_lib
 from famus_tf.meta.method import build_method
@@ -42,7 +50,8 @@ class VirtualPass:
     """What steps 1-3 of a meta iteration hand to the meta update and the actual step."""
     weights: List[tf.Tensor]        # w: the base network's trainable values
     new_non_trainable: List[tf.Tensor]  # BatchNorm statistics of the training forward
-    labels: tf.Tensor               # training labels
+    labels: tf.Tensor               # training labels (or a co-training Supervision)
+    objective: object               # what the labels define (objective.py)
     lr: tf.Tensor                   # alpha of the virtual step
     inner: tf.GradientTape          # persistent tape that recorded w -> logits
     logits: tf.Tensor               # training logits, recorded on `inner`
@@ -62,10 +71,16 @@ class MetaLearner:
     """Everything one base network trains with; checkpoint its `trackables()`.
 
     `class_counts` (training examples per class) is needed by the LDAM loss and DRW.
+    `cotrain` (a CotrainConfig) gives the prior-penalty switch of co-training batches;
+    with `meta_set='pseudo_clean'` the method and loss are checked for Algorithm 2 here.
     """
 
     def __init__(self, model, num_classes, meta=MetaConfig(), optim_config=OptimConfig(),
-                 class_counts=None):
+                 class_counts=None, cotrain=None):
+        cotrain = cotrain or CotrainConfig()
+        if cotrain.meta_set == "pseudo_clean":
+            objective_lib.check_cotrain(meta)
+        self.prior = cotrain.prior
         if meta.gate_policy not in GATE_POLICIES:
             raise ValueError(f"gate_policy must be one of {GATE_POLICIES}, got {meta.gate_policy!r}")
         if optim_config.virtual_lr is not None and optim_config.virtual_lr <= 0:
@@ -124,9 +139,10 @@ class MetaLearner:
             out["sampler_optimizer"] = self.sampler_optimizer
         return out
 
-    def scalar_metrics(self):
-        """Names of the scalar metrics `train_step` returns, in a fixed order."""
-        names = ["loss", "accuracy"]
+    def scalar_metrics(self, cotrain=False):
+        """Names of the scalar metrics `train_step` returns, in a fixed order (for a
+        co-training Supervision with `cotrain=True`; `warmup_step`: loss and accuracy)."""
+        names = ["loss", "accuracy"] + (["loss_u"] if cotrain else [])
         if self.method is not None:
             names += ["val_loss"]
             if self.selection.candidates:
@@ -145,8 +161,13 @@ class MetaLearner:
     # ------------------------------------------------------------------ steps
     def train_step(self, images, labels, val_images=None, val_labels=None):
         if self.method is None:
-            return self._plain_step(images, labels)
+            if objective_lib.is_supervision(labels):
+                return self._uniform_step(images, labels, self._objective(labels))
+            return self.warmup_step(images, labels)
         return self._meta_step(images, labels, val_images, val_labels)
+
+    def _objective(self, labels):
+        return objective_lib.select(labels, self.loss, self.method, self.prior, self.meta)
 
     def _actual_step(self, grads, new_non_trainable):
         variables = self.model.trainable_variables
@@ -155,7 +176,9 @@ class MetaLearner:
         self.optimizer.apply(grads, variables)
         replicas.assign(self.model.non_trainable_variables, replicas.all_mean(new_non_trainable))
 
-    def _plain_step(self, images, labels):
+    def warmup_step(self, images, labels):
+        """A plain step on integer labels whatever the method: the mean training loss
+        (CE, or LDAM-DRW as configured), SGD with coupled weight decay."""
         w, nt = fn.trainable_values(self.model), fn.non_trainable_values(self.model)
         with tf.GradientTape() as tape:
             tape.watch(w)
@@ -163,6 +186,29 @@ class MetaLearner:
             loss = self.loss.plain_loss(logits, labels)
         self._actual_step(tape.gradient(loss, w, unconnected_gradients=fn.ZERO), new_nt)
         return {"loss": replicas.all_sum(loss), "accuracy": _accuracy(logits, labels)}
+
+    def _uniform_step(self, images, sup, objective):
+        """A co-training batch without a meta step: the loss of objective.py with uniform
+        weights v = 1/n (DivideMix's L_x + lambda_u L_u + prior), one SGD step."""
+        w, nt = fn.trainable_values(self.model), fn.non_trainable_values(self.model)
+        tape = tf.GradientTape()
+        with tape:
+            tape.watch(w)
+            logits, new_nt = fn.forward(self.model, w, nt, images)
+        logits_sg = tf.stop_gradient(logits)
+        losses = objective.per_example(logits_sg, sup)
+        v = tf.fill(tf.shape(losses), 1.0 / replicas.global_size(losses))
+        grads = fn.inner_gradient(tape, logits, w, objective.logit_grads(v, logits_sg, sup))
+        self._actual_step(grads, new_nt)
+        return {**self._batch_metrics(objective, logits_sg, sup, losses), "example_weights": v}
+
+    def _batch_metrics(self, objective, logits, labels, losses):
+        """loss (global mean of l_i), accuracy, and for a Supervision loss_u."""
+        out = {"loss": replicas.all_sum(replicas.batch_mean(losses)),
+               "accuracy": _accuracy(logits, objective.accuracy_labels(labels))}
+        if objective_lib.is_supervision(labels):
+            out["loss_u"] = objective.unlabeled_mse(logits, labels)
+        return out
 
     def _gates(self, grads, lr, u, seed_step):
         """Hard 0/1 gates per candidate and, for learned samplers, their update."""
@@ -209,18 +255,21 @@ class MetaLearner:
             inner.watch(w)
             logits, new_nt = fn.forward(model, w, nt, images)
         logits_sg = tf.stop_gradient(logits)
-        losses = self.loss.per_example(logits_sg, labels)
+        objective = self._objective(labels)
+        losses = objective.per_example(logits_sg, labels)
         theta_tape = tf.GradientTape()
         with theta_tape:
             phi = method.phi(losses, labels)
         tape, phi_sg, recorded = virtual.recorded_gradients(
-            inner, logits, w, method, phi, logits_sg, labels)
+            inner, logits, w, objective, phi, logits_sg, labels)
         grads = replicas.all_sum(recorded)  # the global virtual-step gradient
         lr = self._virtual_lr()
         w_hat = virtual.virtual_weights(w, grads, lr)
         watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
-        val_loss, _, u = virtual.validation_gradients(model, w_hat, nt, val_images, val_labels, watch)
-        return VirtualPass(weights=w, new_non_trainable=new_nt, labels=labels, lr=lr, inner=inner,
+        val_loss, _, u = virtual.validation_gradients(model, w_hat, nt, val_images, val_labels, watch,
+                                                      objective.validation_loss)
+        return VirtualPass(weights=w, new_non_trainable=new_nt, labels=labels, objective=objective,
+                           lr=lr, inner=inner,
                            logits=logits, logits_sg=logits_sg, losses=losses, theta_tape=theta_tape,
                            phi=phi, tape=tape, phi_sg=phi_sg, recorded=recorded, grads=grads,
                            val_loss=val_loss, u=u)
@@ -233,7 +282,7 @@ class MetaLearner:
             return c.grads
         cand = list(self.selection.candidates)
         grads = fn.inner_gradient(c.inner, c.logits, [c.weights[i] for i in cand],
-                                  self.method.logit_grads(phi, c.logits_sg, c.labels))
+                                  c.objective.logit_grads(phi, c.logits_sg, c.labels))
         out = list(c.grads)
         for i, g in zip(cand, replicas.all_sum(grads)):
             out[i] = g
@@ -290,13 +339,12 @@ class MetaLearner:
         # 5. actual step with the updated meta model, phi held constant.
         phi_actual = method.actual_phi(c.losses, c.labels, d_phi)
         actual = fn.inner_gradient(c.inner, c.logits, c.weights,
-                                   method.logit_grads(phi_actual, c.logits_sg, c.labels))
+                                   c.objective.logit_grads(phi_actual, c.logits_sg, c.labels))
         self._actual_step(actual, c.new_non_trainable)
         losses = c.losses
         uniform = tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), losses.dtype))
-        metrics.update({"loss": replicas.all_sum(replicas.batch_mean(losses)),
-                        "accuracy": _accuracy(c.logits_sg, labels),
-                        "val_loss": c.val_loss, "lr": c.lr,
+        metrics.update(self._batch_metrics(c.objective, c.logits_sg, labels, losses))
+        metrics.update({"val_loss": c.val_loss, "lr": c.lr,
                         "example_weights": phi_actual if phi_actual.shape.rank == 1 else uniform})
         return metrics
 

@@ -31,8 +31,11 @@ def virtual_weights(weights, grads, lr):
     return [w - lr * g for w, g in zip(weights, grads)]
 
 
-def validation_gradients(model, w_hat, non_trainable, images, labels, watch):
+def validation_gradients(model, w_hat, non_trainable, images, labels, watch, loss_fn=None):
     """Validation loss at w_hat and its gradient w.r.t. the tensors in `watch`.
+
+    `loss_fn(logits, labels)` is this replica's contribution to L_val (default: mean CE
+    over the global meta batch; objective.py gives the co-training L_c).
 
     Only the watched tensors are differentiated, so the validation backward stops at
     the lowest of them: this is exactly the official code's `detach` of the
@@ -45,7 +48,10 @@ def validation_gradients(model, w_hat, non_trainable, images, labels, watch):
     with tf.GradientTape() as tape:
         tape.watch(watched)
         logits, _ = fn.forward(model, w_hat, non_trainable, images, training=True)
-        loss = replicas.batch_mean(fn.per_example_ce(logits, labels))
+        if loss_fn is None:
+            loss = replicas.batch_mean(fn.per_example_ce(logits, labels))
+        else:
+            loss = loss_fn(logits, labels)
     grads = tape.gradient(loss, watched, unconnected_gradients=fn.ZERO)
     loss, grads = replicas.all_sum((loss, grads))
     return loss, logits, dict(zip(watch, grads))
@@ -53,6 +59,9 @@ def validation_gradients(model, w_hat, non_trainable, images, labels, watch):
 
 def recorded_gradients(inner, logits, weights, method, phi, logits_sg, labels):
     """The virtual-step gradient g(phi) of every tensor, recorded as a function of phi.
+
+    `method` is anything with `logit_grads(phi, logits, labels)` (a method, or the
+    step's objective, objective.py).
 
     Returns (tape, phi_sg, grads): `tape` is a persistent tape that watched
     phi_sg = stop_gradient(phi) while the backward pass ran, so that

@@ -26,7 +26,12 @@ The driver writes it at the end of every run (the main run into MODEL_DIR, the
   MLC, which weigh no examples). Only the last batch of each multi-step call (of the
   first replica) is counted: with `--steps_per_call=10` one batch in ten.
 - `variables_sha1`, and `export_dir` when a SavedModel was written.
-- `split` (quality of the GMM split of Algorithm 2) is reserved; absent for now.
+- `split` (Algorithm 2, --meta_set=pseudo_clean): `{net1: {...}, net2: {...}}`, the
+  statistics of the last split made by each network's GMM (cotrain/divide.statistics:
+  labeled/unlabeled/meta sizes, guard flags, GMM means and, where the true labels are
+  known, the labeled and meta sets' precision and recall as clean detectors and the AUC
+  of the clean probability); absent for one-network runs. `tests` then holds the
+  ensemble (the mean of the two networks' logits).
 
 The file is written atomically (a temporary file renamed), so a killed process never
 leaves half a file. Importing this module does not import TensorFlow.
@@ -109,6 +114,8 @@ def build(model_dir, final, realised_noise_rate=None):
            "realised_noise_rate": None if realised_noise_rate is None else float(realised_noise_rate),
            "weights": _weights(scalars),
            "variables_sha1": final.get("variables_sha1")}
+    if final.get("split"):
+        out["split"] = final["split"]
     if final.get("export_dir"):
         out["export_dir"] = final["export_dir"]
     return out
