@@ -12,7 +12,7 @@ from famus_tf.data import images as images_lib
 
 
 def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None, order=None,
-                 shard=(1, 0), skip_batches=0):
+                 shard=(1, 0), skip_batches=0, repeat=True):
     """Endless shuffled batches of a tuple of arrays (images or image paths, labels, ...).
 
     `shard=(num_pipelines, index)`: the stream of one of several input pipelines
@@ -24,7 +24,9 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
     the order is a function of the seed, so skipping replays it exactly).
 
     `order`: a precomputed sequence of indices (e.g. class-balanced epochs, see
-    data/balanced.py) read in order instead of shuffling. `decode_size`: the first
+    data/balanced.py) read in order instead of shuffling; with `repeat=False` the stream
+    ends after it (a stream made for one epoch: an endless one kept the epoch's iterator
+    busy at its deletion, measured at 25-65 s per epoch in Algorithm 2's loop). `decode_size`: the first
     array holds file paths, decoded to uint8 [size, size, 3]; a file that fails to
     decode is skipped, named and counted (images.decode_or_skip; missing files are
     dropped and named at start-up, this is the second guard).
@@ -37,7 +39,8 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
         ds = ds.shuffle(shuffle_buffer or n, seed=seed, reshuffle_each_iteration=True).repeat()
     else:
         table = tuple(tf.constant(a) for a in arrays)
-        ds = tf.data.Dataset.from_tensor_slices(order).repeat()
+        ds = tf.data.Dataset.from_tensor_slices(order)
+        ds = ds.repeat() if repeat else ds
         ds = ds.map(lambda i: tuple(tf.gather(t, i) for t in table))
     if shard[0] > 1 or skip_batches:
         ds = ds.batch(batch_size, drop_remainder=True).shard(*shard).skip(skip_batches).unbatch()
