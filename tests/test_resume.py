@@ -13,7 +13,8 @@ from tests.fixtures import kill_when
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["-m", "famus_tf.main", "--flagfile=launch/quickstart.cfg", "--epochs=2",
-        "--compare_baseline=false", "--export=false", "--steps_per_call=1", "--checkpoint_every=5"]
+        "--compare_baseline=false", "--export=false", "--profile_split=false", "--steps_per_call=1",
+        "--checkpoint_every=5"]
 
 
 def command(model_dir):
