@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import models
+from famus_tf import cli, models
 from famus_tf.config import MetaConfig, OptimConfig
 from famus_tf.data import pipeline, records
 from famus_tf.meta import functional as fn, optim
@@ -223,6 +223,9 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
     return out
 
 
+parse_flags = cli.flags_parser("famus_tf.bench", BENCH, doc=__doc__)
+
+
 def main(argv):
     f = BENCH
     if f.mode == "pipeline":
@@ -258,7 +261,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        main(BENCH(sys.argv))
-    except flags.Error as e:
-        sys.exit(f"famus_tf.bench: {e}")
+    main(parse_flags(sys.argv))

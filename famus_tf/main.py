@@ -25,7 +25,7 @@ import flags as famus_flags
 from famus_tf import cli
 from famus_tf.config import Experiment
 from famus_tf.data import augment, datasets, records
-from famus_tf.train import checkpoint, distribute
+from famus_tf.train import checkpoint, distribute, nonfinite
 from famus_tf.train import results as run_results
 from famus_tf.train.loop import Trainer
 
@@ -57,6 +57,23 @@ def _check_paths(f):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
     if f.export_only and not tf.train.latest_checkpoint(f.model_dir):
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
+    _check_writable(f.model_dir)
+
+
+def _check_writable(model_dir):
+    """--model_dir is (or can be made) a writable directory: not a file, not under a
+    file, on a writable file system (checked without writing anything)."""
+    path = os.path.abspath(model_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FlagError(f"--model_dir: {model_dir} is a file, not a directory")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise FlagError(f"--model_dir: {model_dir} cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FlagError(f"--model_dir: {parent} is not writable (read-only file system or "
+                        "permissions); choose another --model_dir")
 
 
 def validate(f):
@@ -101,14 +118,22 @@ def build_experiment(f):
                       optim=famus_flags.optim.config(f), cotrain=famus_flags.cotrain.config(f))
 
 
-def _default_flagfile(argv):
-    """No --flagfile: the embedded default, with any flags given overriding it."""
+def _default_flagfile(argv, flag_values=FLAGS):
+    """No --flagfile: the embedded default launch/quickstart.cfg becomes the flags'
+    defaults (so --help shows the values a flagless run uses), and the flags given
+    override it."""
     if any(a.startswith(("--flagfile", "-flagfile")) for a in argv[1:]):
         return argv
-    return argv[:1] + [f"--flagfile={QUICKSTART}"] + argv[1:]
+    for arg in flag_values.read_flags_from_files([f"--flagfile={QUICKSTART}"]):
+        name, value = arg.lstrip("-").split("=", 1)
+        flag_values.set_default(name, value)
+    return argv
 
 
-parse_flags = cli.flags_parser("famus_tf.main", prepare=_default_flagfile)
+parse_flags = cli.flags_parser(
+    "famus_tf.main", prepare=_default_flagfile, doc=__doc__,
+    note="defaults: without --flagfile those of launch/quickstart.cfg, the run a command "
+         "without flags makes; with --flagfile=F those of famus_tf/config.py overridden by F")
 
 
 def prepare_data(exp):
@@ -124,6 +149,10 @@ def prepare_data(exp):
         raise FlagError(f"--augment: --dataset={exp.data.dataset} stores {prepared.decode_size}px "
                         f"images and trains on {height}px crops; use crop_flip:{height} or "
                         f"resized_crop:{height}")
+    n, batch = len(prepared.train_labels), exp.data.batch_size
+    if not prepared.balanced_batches and batch > n:
+        raise FlagError(f"--batch_size={batch} is larger than the training set ({n} examples "
+                        f"after the meta set is taken out); use at most {n}")
     if exp.data.records_dir:
         try:
             records.check_labels(exp.data.records_dir, "train", prepared.train_labels)
@@ -176,6 +205,8 @@ def report(exp, prepared, results):
 def classify(error, exp, started):
     """(exit code, one-line message) of a known error; (None, None) for a fault, which
     keeps its traceback (exit code 1). `started`: training had begun."""
+    if isinstance(error, (nonfinite.NonFinite, checkpoint.SaveFailed)):
+        return FAULT, str(error)
     if isinstance(error, checkpoint.ConfigMismatch) or (
             not started and isinstance(error, (ValueError, FileNotFoundError))):
         return BAD_INPUT, str(error)
@@ -185,6 +216,8 @@ def classify(error, exp, started):
             f"a worker of the cluster stopped or cannot be reached ({type(error).__name__}: "
             f"{str(error).splitlines()[0]}). Restart every worker with the same flags: the run "
             f"resumes from the last checkpoint in {exp.run.model_dir}.")
+    if isinstance(error, OSError):  # a file that cannot be written or read; names the file
+        return FAULT, f"{type(error).__name__}: {error}"
     return None, None
 
 

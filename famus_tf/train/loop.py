@@ -28,7 +28,7 @@ from famus_tf import models
 from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
-from famus_tf.train import checkpoint, distribute, evaluate, inputs
+from famus_tf.train import checkpoint, distribute, evaluate, inputs, nonfinite
 from famus_tf.train.export import export_classifier
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
@@ -36,10 +36,12 @@ from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, w
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
-                augmentation, xla=False):
+                augmentation, xla=False, guard=None):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
     summed gates, and the last batch's example weights and clean mask, of the first
-    replica)."""
+    replica; then the non-finite guard's index of the first bad step in the call (-1:
+    none), its code and the number of skipped steps, see train/nonfinite.py)."""
+    guard = guard or nonfinite.for_learner("stop", learner)
     dtype = learner.dtype
     names = learner.scalar_metrics()
 
@@ -58,18 +60,29 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
             m = train_step(prep(x, 11), y)
         return m, is_clean
 
-    def body(i, sums, gates, weights, clean):
+    def body(i, sums, gates, weights, clean, first_bad, bad_code, skipped):
         args = tuple(next(train_it)) + (tuple(next(meta_it)) if meta_it is not None else ())
+        snapshot = guard.snapshot()
         m, is_clean = distribute.run_step(strategy, replica_step, args)
-        sums = {k: sums[k] + tf.cast(m[k], dtype) for k in names}
-        g = m.get("gates", tf.zeros([num_candidates], dtype))
+        code = guard.check(m)
+        with tf.control_dependencies([guard.undo(code, snapshot)]):
+            ok = tf.equal(code, 0)
+        keep = lambda v: tf.where(ok, tf.cast(v, dtype), tf.zeros_like(v, dtype))  # noqa: E731
+        sums = {k: sums[k] + keep(m[k]) for k in names}
+        g = keep(m.get("gates", tf.zeros([num_candidates], dtype)))
         w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
-        return i + 1, sums, gates + g, w, is_clean
+        new_bad = tf.logical_and(first_bad < 0, tf.logical_not(ok))
+        return (i + 1, sums, gates + g, w, is_clean, tf.where(new_bad, i, first_bad),
+                tf.where(new_bad, code, bad_code), skipped + tf.cast(tf.logical_not(ok), tf.int32))
 
     def run(n):
+        def cond(i, *state):  # stop mode: the call ends at its first bad step
+            return tf.logical_and(i < n, state[4] < 0) if guard.mode == "stop" else i < n
+
         init = (tf.constant(0), {k: tf.zeros([], dtype) for k in names},
-                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
-        return tf.while_loop(lambda i, *_: i < n, body, init)[1:]
+                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool),
+                tf.constant(-1), tf.constant(0), tf.constant(0))
+        return tf.while_loop(cond, body, init)[1:]
 
     return run
 
@@ -112,7 +125,7 @@ class Trainer:
             result = self.evaluate(epoch, time.perf_counter() - t_epoch)
             self.write_summaries(result, last)
             history.append(result)
-            self.manager.save(checkpoint_number=self.step)
+            checkpoint.save(self.manager, self.step)
         final = self.finish()
         self.clean_up()
         final["history"] = history
@@ -168,8 +181,9 @@ class Trainer:
             self.best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
             self.counts = tf.Variable(tf.zeros([self.num_candidates], tf.float64),
                                       name="selection_counts")
+            self.skipped = tf.Variable(0, dtype=tf.int64, name="nonfinite_skipped")
         trackables = dict(self.learner.trackables(), best_top1=self.best,
-                          selection_counts=self.counts)
+                          selection_counts=self.counts, nonfinite_skipped=self.skipped)
         if self.train_it is not None:
             trackables["train_iterator"] = self.train_it
         if self.meta_it is not None:
@@ -207,9 +221,11 @@ class Trainer:
         """`self.loop(n)`: n training steps in one compiled call."""
         data, exp = self.data, self.exp
         per_replica = exp.data.batch_size // self.strategy.num_replicas_in_sync
+        self.guard = nonfinite.for_learner(exp.run.on_nonfinite, self.learner)
         self.loop = tf.function(_multi_step(self.strategy, self.learner, self.train_it, self.meta_it,
                                             data.mean, data.std, self.num_candidates, per_replica,
-                                            exp.data.augment, exp.run.xla), autograph=False)
+                                            exp.data.augment, exp.run.xla, self.guard),
+                                autograph=False)
 
     def build_evaluators(self):
         """Evaluators of the test set and any extra test sets; the step-time splitter."""
@@ -244,18 +260,22 @@ class Trainer:
                     run.checkpoint_every - self.step % run.checkpoint_every)
             t0 = time.perf_counter()
             lr = float(self.learner.learning_rate())
-            sums, gates, weights, is_clean = self.loop(tf.constant(n))
+            sums, gates, weights, is_clean, first_bad, code, skipped = self.loop(tf.constant(n))
+            self.guard.after_call(first_bad, code, self.step)  # stop mode: raises, saves nothing
             ms = (time.perf_counter() - t0) * 1000.0 / n
             self.step, pos = self.step + n, pos + n
             self.counts.assign_add(tf.cast(gates, tf.float64))
             if self.exp.meta.method in ("mwnet", "l2r"):
                 last["weight_means"].add(weights.numpy(), is_clean.numpy())
-            scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
+            good = max(n - int(skipped), 1)
+            scal = {_SCALAR_TAGS[k]: float(v) / good for k, v in sums.items()}
             scal.update({"train/ms_per_step": ms, "train/lr": lr})
+            if self.guard.mode == "skip":
+                scal["train/nonfinite_skipped"] = float(self.skipped.assign_add(int(skipped)))
             self.summaries.scalars(self.step, scal)
             bar.update(pos, scal)
             if self.step % run.checkpoint_every == 0:
-                self.manager.save(checkpoint_number=self.step)
+                checkpoint.save(self.manager, self.step)
             last.update(ms=ms, weights=weights, is_clean=is_clean)
         return last
 
@@ -308,8 +328,14 @@ class Trainer:
         """Writes the SavedModel of the base network; returns its directory."""
         data = self.data
         scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
-        return export_classifier(self.model, os.path.join(self.exp.run.model_dir, "export"),
-                                 data.mean, data.std, data.image_shape, logit_scale=scale)
+        path = os.path.join(self.exp.run.model_dir, "export")
+        try:
+            return export_classifier(self.model, path, data.mean, data.std, data.image_shape,
+                                     logit_scale=scale)
+        except (tf.errors.OpError, OSError) as e:
+            raise checkpoint.SaveFailed(f"exporting the SavedModel to {path} failed: "
+                                        f"{checkpoint.first_line(e)}; the checkpoints are kept, "
+                                        "export them with --export_only") from None
 
     def clean_up(self):
         """Closes the summaries; removes a non-chief worker's private saves."""

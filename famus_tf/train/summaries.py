@@ -90,8 +90,10 @@ class WeightMeans:
 
 
 def selection_counts(summaries, step, counts, names):
-    """How often each candidate tensor's gate was on, as histogram, bar image and text."""
+    """How often each candidate tensor's gate was on, as histogram, bar image and text
+    (non-finite or negative counts, which only a diverged run produces, are shown as 0)."""
     counts = np.asarray(counts, np.float64)
+    counts = np.where(np.isfinite(counts) & (counts > 0), counts, 0.0)
     summaries.histogram(step, "famus/selection_counts",
                         np.repeat(np.arange(len(counts)), counts.astype(np.int64)))
     height = 32
