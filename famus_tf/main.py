@@ -9,25 +9,34 @@ into plain config objects (`build_experiment`), and passed down.
 Exit codes, decided in one place (`classify`, called by `main`'s error boundary; flag
 parsing errors are bad input), each with one line `famus_tf.main: error: ...` (`fail`)
 naming the flag, file or line:
-  2  bad input, found before any work (a bad flag, flagfile, data directory or list
-     line; a model directory holding a checkpoint of another configuration)
-  1  a fault during the run (with its traceback)
+  2  bad input, found before any work, nothing written (a bad flag, flagfile, data
+     directory, data file or list line; --batch_size above the training set; a model
+     directory that is a file, not writable, or holds a checkpoint of another
+     configuration)
+  1  a fault during the run: a non-finite loss or update (train/nonfinite.py), a failed
+     checkpoint or export write, an OSError (one line each); anything unexpected keeps
+     its traceback
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
-import dataclasses
-import logging as std_logging
 import os
 
-import tensorflow as tf
-from absl import app, flags
+# TensorFlow's C++ logging at warnings and above unless the environment asks otherwise
+# (set before TensorFlow is loaded).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-import flags as famus_flags
-from famus_tf import cli
-from famus_tf.config import Experiment
-from famus_tf.data import augment, datasets, records
-from famus_tf.train import checkpoint, distribute, nonfinite
-from famus_tf.train import results as run_results
-from famus_tf.train.loop import Trainer
+import dataclasses  # noqa: E402
+import logging as std_logging  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+import flags as famus_flags  # noqa: E402
+from famus_tf import cli  # noqa: E402
+from famus_tf.config import Experiment  # noqa: E402
+from famus_tf.data import augment, datasets, records  # noqa: E402
+from famus_tf.train import checkpoint, distribute, nonfinite  # noqa: E402
+from famus_tf.train import results as run_results  # noqa: E402
+from famus_tf.train.loop import Trainer  # noqa: E402
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -92,3 +92,26 @@ class SummariesTest(absltest.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+class ResumedSummariesTest(absltest.TestCase):
+
+    def test_a_resumed_writer_continues_without_repeating_steps_and_ends_the_session(self):
+        logdir = self.create_tempdir().full_path
+        first = summaries.Summaries(logdir)
+        first.hparams({"OptimConfig.lr": 0.1}, ("test/top1",))
+        for step in range(1, 6):  # killed after step 5; the checkpoint was at step 2
+            first.scalars(step, {"train/loss": 10.0 - step})
+        first.close()
+        self.assertEqual(summaries.last_step(logdir), 5)
+        resumed = summaries.Summaries(logdir, after_step=summaries.last_step(logdir))
+        for step in range(3, 8):  # the resumed run re-runs steps 3-5 exactly
+            resumed.scalars(step, {"train/loss": 10.0 - step})
+        resumed.end_session(7)
+        resumed.close()
+        self.assertEqual(summaries.read_scalars(logdir)["train/loss"],
+                         [(s, 10.0 - s) for s in range(1, 8)])
+        tags = summaries.read_tags(logdir)
+        self.assertIn("_hparams_/session_start_info", tags)
+        self.assertIn("_hparams_/session_end_info", tags)
+        self.assertIn("_hparams_/experiment", tags)

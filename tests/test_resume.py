@@ -65,6 +65,11 @@ class ResumeTest(absltest.TestCase):
         self.assertIn("resumed from", resumed.stderr)
 
         assert_same_variables(self, straight, killed)
+        # TensorBoard continues the series: no step written twice, the same values.
+        from famus_tf.train.summaries import read_scalars
+        losses = read_scalars(os.path.join(killed, "tensorboard"))["train/loss"]
+        self.assertEqual(losses, read_scalars(os.path.join(straight, "tensorboard"))["train/loss"])
+        self.assertEqual([s for s, _ in losses], list(range(1, 37)))
 
 
 if __name__ == "__main__":

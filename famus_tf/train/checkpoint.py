@@ -19,8 +19,8 @@ import tensorflow as tf
 
 # Fields that may change between a run and its resumption.
 RUN_ONLY = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints", "export", "export_only",
-            "steps_per_call", "compare_baseline", "profile_split", "on_nonfinite", "model_dir",
-            "strategy", "devices", "logical_cpus", "tpu_address")
+            "steps_per_call", "compare_baseline", "profile_split", "on_nonfinite", "log_every_secs",
+            "model_dir", "strategy", "devices", "logical_cpus", "tpu_address")
 
 
 class ConfigMismatch(ValueError):

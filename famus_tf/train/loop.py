@@ -32,7 +32,8 @@ from famus_tf.train import checkpoint, distribute, evaluate, inputs, nonfinite
 from famus_tf.train.export import export_classifier
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
-from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, weight_histograms
+from famus_tf.train.summaries import (Summaries, WeightMeans, last_step, selection_counts,
+                                      weight_histograms)
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
@@ -87,6 +88,7 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
     return run
 
 
+HPARAMS_METRICS = ("test/top1", "test/best_top1", "test/loss", "train/loss")
 _SCALAR_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "meta/val_loss",
                 "gate_fraction": "famus/gate_fraction", "loss_r": "famus/loss_r",
                 "loss_g": "famus/loss_g"}
@@ -202,10 +204,13 @@ class Trainer:
     def open_summaries(self):
         """The TensorBoard writer; on a fresh run, the hparams and the realised noise."""
         run, data = self.exp.run, self.data
-        self.summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=self.chief)
+        logdir = os.path.join(run.model_dir, "tensorboard")
+        # Resumed: the steps its predecessor wrote after the checkpoint are not written twice.
+        after = last_step(logdir) if self.restored and self.chief else -1
+        self.summaries = Summaries(logdir, enabled=self.chief, after_step=after)
         if self.restored or not self.chief:
             return
-        self.summaries.hparams(_flat_hparams(self.exp))
+        self.summaries.hparams(_flat_hparams(self.exp), HPARAMS_METRICS)
         noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
                                   data.train_labels, data.train_clean, self.exp.noise)
         ns = data.noise_summary()
@@ -252,7 +257,8 @@ class Trainer:
         writing the training scalars and checkpoints; returns the last call's
         {ms, weights, is_clean}."""
         run = self.exp.run
-        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos)
+        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos, self.total - self.step,
+                       run.log_every_secs)
         end = min(self.steps_per_epoch, self.total - epoch * self.steps_per_epoch)
         last = {"weight_means": WeightMeans()}  # this epoch's, for results.json (train/results.py)
         while pos < end:
@@ -316,7 +322,8 @@ class Trainer:
         final = self.evaluator.run()
         final.update(best_top1=float(self.best.numpy()), last_top1=final["top1"], steps=self.step,
                      variables_sha1=_fingerprint(self.model))
-        logging.info("final variables sha1 %s (equal on every worker)", final["variables_sha1"])
+        logging.info("final variables sha1 %s%s", final["variables_sha1"],
+                     " (equal on every worker)" if _workers(self.strategy) > 1 else "")
         for name, ev in self.extra_evaluators.items():
             final[name] = ev.run()
         if (self.exp.run.export or self.exp.run.export_only) and self.chief:
@@ -338,10 +345,19 @@ class Trainer:
                                         "export them with --export_only") from None
 
     def clean_up(self):
-        """Closes the summaries; removes a non-chief worker's private saves."""
+        """Ends the hparams session and closes the summaries; removes a non-chief worker's
+        private saves."""
+        if not self.exp.run.export_only:
+            self.summaries.end_session(self.step)
         self.summaries.close()
         if self.write_dir != self.exp.run.model_dir:
             shutil.rmtree(self.write_dir, ignore_errors=True)
+
+
+def _workers(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(v) for v in spec.values()) if spec else 1
 
 
 def _fingerprint(model):
