@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import models
+from famus_tf import cli, models
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import eval_train
 from famus_tf.cotrain.step import CoStep
@@ -339,6 +339,9 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
     return out
 
 
+parse_flags = cli.flags_parser("famus_tf.bench", BENCH, doc=__doc__)
+
+
 def main(argv):
     f = BENCH
     if f.mode == "pipeline":
@@ -395,7 +398,4 @@ def _main_cotrain(f):
 
 
 if __name__ == "__main__":
-    try:
-        main(BENCH(sys.argv))
-    except flags.Error as e:
-        sys.exit(f"famus_tf.bench: {e}")
+    main(parse_flags(sys.argv))

@@ -18,14 +18,56 @@ def fail(prog, message, code=BAD_INPUT):
     sys.exit(code)
 
 
-def flags_parser(prog, flag_values=flags.FLAGS, prepare=None):
+OWN_MODULES = ("flags", "famus_tf", "__main__")  # where the project's flags are defined
+HELP_ARGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
+
+
+def _shown(value):
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "(empty)"
+    return str(value)
+
+
+def help_text(doc, flag_values, note=""):
+    """The program's docstring, then its own flags grouped by the module that defines
+    them (the group's title is the module docstring's first line), each with the value
+    the command line would run with; absl's own flags are left to --helpfull."""
+    lines = [doc.strip(), "", "Flags" + (f" ({note})" if note else "") + ":"]
+    for module, module_flags in flag_values.flags_by_module_dict().items():
+        main = module == sys.argv[0]  # absl names the __main__ module by its file
+        if not (main or module.startswith(OWN_MODULES)):  # absl's, TensorFlow's: --helpfull
+            continue
+        mod = sys.modules.get("__main__" if main else module)
+        title = ((getattr(mod, "__doc__", None) or module).strip().splitlines() or [module])[0]
+        lines += ["", f"{title}  [{module}]"]
+        for name in sorted({f.name for f in module_flags}):
+            f = flag_values[name]
+            lines.append(f"  --{name}: {f.help}")
+            lines.append(f"      (default: {_shown(f.value)})")
+    lines += ["", "absl's and TensorFlow's flags (logging, flagfiles, ...): --helpfull"]
+    return "\n".join(lines)
+
+
+def flags_parser(prog, flag_values=flags.FLAGS, prepare=None, doc="", note=""):
     """An absl `flags_parser` for `app.run`: parses argv (after `prepare(argv)`, if
-    given) into `flag_values`; a bad flag or flagfile is `fail`ed with exit code 2."""
+    given) into `flag_values`; a bad flag or flagfile is `fail`ed with exit code 2.
+    --help / -h prints `help_text` (the other arguments parsed first, so the defaults
+    shown are the values this command line runs with) and exits 0."""
     def parse(argv):
         if prepare is not None:
             argv = prepare(argv)
+        asked = any(a in HELP_ARGS for a in argv[1:])
+        argv = [a for a in argv if a not in HELP_ARGS]
         try:
-            return flag_values(argv)
+            rest = flag_values(argv)
         except flags.Error as e:
             fail(prog, e)
+        if asked:
+            print(help_text(doc or prog, flag_values, note))
+            sys.exit(0)
+        return rest
     return parse

@@ -106,6 +106,8 @@ class RunConfig:
     export: bool = True
     export_only: bool = False        # restore the latest checkpoint, export, stop
     profile_split: bool = True       # time virtual / meta / actual parts once per epoch
+    log_every_secs: float = 30.0     # without a terminal: a progress line this often
+    on_nonfinite: str = "stop"       # a non-finite loss or update: stop (exit 1) | skip the step
     weights_path: Optional[str] = None
     compare_baseline: bool = False   # also train plain CE on the same noisy labels
     strategy: str = "default"        # tf.distribute strategy, see train/distribute.py

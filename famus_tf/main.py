@@ -9,26 +9,35 @@ into plain config objects (`build_experiment`), and passed down.
 Exit codes, decided in one place (`classify`, called by `main`'s error boundary; flag
 parsing errors are bad input), each with one line `famus_tf.main: error: ...` (`fail`)
 naming the flag, file or line:
-  2  bad input, found before any work (a bad flag, flagfile, data directory or list
-     line; a model directory holding a checkpoint of another configuration)
-  1  a fault during the run (with its traceback)
+  2  bad input, found before any work, nothing written (a bad flag, flagfile, data
+     directory, data file or list line; --batch_size above the training set; a model
+     directory that is a file, not writable, or holds a checkpoint of another
+     configuration)
+  1  a fault during the run: a non-finite loss or update (train/nonfinite.py), a failed
+     checkpoint or export write, an OSError (one line each); anything unexpected keeps
+     its traceback
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
-import dataclasses
-import logging as std_logging
 import os
 
-import tensorflow as tf
-from absl import app, flags
+# TensorFlow's C++ logging at warnings and above unless the environment asks otherwise
+# (set before TensorFlow is loaded).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
-import flags as famus_flags
-from famus_tf import cli
-from famus_tf.config import Experiment
-from famus_tf.cotrain.trainer import CoTrainer
-from famus_tf.data import augment, datasets, records
-from famus_tf.train import checkpoint, distribute
-from famus_tf.train import results as run_results
-from famus_tf.train.loop import Trainer
+import dataclasses  # noqa: E402
+import logging as std_logging  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+import flags as famus_flags  # noqa: E402
+from famus_tf import cli  # noqa: E402
+from famus_tf.config import Experiment  # noqa: E402
+from famus_tf.cotrain.trainer import CoTrainer  # noqa: E402
+from famus_tf.data import augment, datasets, records  # noqa: E402
+from famus_tf.train import checkpoint, distribute, nonfinite  # noqa: E402
+from famus_tf.train import results as run_results  # noqa: E402
+from famus_tf.train.loop import Trainer  # noqa: E402
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +67,23 @@ def _check_paths(f):
         raise FlagError(f"--weights_path: {f.weights_path} does not exist")
     if f.export_only and not tf.train.latest_checkpoint(f.model_dir):
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
+    _check_writable(f.model_dir)
+
+
+def _check_writable(model_dir):
+    """--model_dir is (or can be made) a writable directory: not a file, not under a
+    file, on a writable file system (checked without writing anything)."""
+    path = os.path.abspath(model_dir)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FlagError(f"--model_dir: {model_dir} is a file, not a directory")
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise FlagError(f"--model_dir: {model_dir} cannot be created: {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FlagError(f"--model_dir: {parent} is not writable (read-only file system or "
+                        "permissions); choose another --model_dir")
 
 
 def _validate_pseudo_clean(f):
@@ -117,14 +143,22 @@ def build_experiment(f):
                       optim=famus_flags.optim.config(f), cotrain=famus_flags.cotrain.config(f))
 
 
-def _default_flagfile(argv):
-    """No --flagfile: the embedded default, with any flags given overriding it."""
+def _default_flagfile(argv, flag_values=FLAGS):
+    """No --flagfile: the embedded default launch/quickstart.cfg becomes the flags'
+    defaults (so --help shows the values a flagless run uses), and the flags given
+    override it."""
     if any(a.startswith(("--flagfile", "-flagfile")) for a in argv[1:]):
         return argv
-    return argv[:1] + [f"--flagfile={QUICKSTART}"] + argv[1:]
+    for arg in flag_values.read_flags_from_files([f"--flagfile={QUICKSTART}"]):
+        name, value = arg.lstrip("-").split("=", 1)
+        flag_values.set_default(name, value)
+    return argv
 
 
-parse_flags = cli.flags_parser("famus_tf.main", prepare=_default_flagfile)
+parse_flags = cli.flags_parser(
+    "famus_tf.main", prepare=_default_flagfile, doc=__doc__,
+    note="defaults: without --flagfile those of launch/quickstart.cfg, the run a command "
+         "without flags makes; with --flagfile=F those of famus_tf/config.py overridden by F")
 
 
 def prepare_data(exp):
@@ -140,6 +174,10 @@ def prepare_data(exp):
         raise FlagError(f"--augment: --dataset={exp.data.dataset} stores {prepared.decode_size}px "
                         f"images and trains on {height}px crops; use crop_flip:{height} or "
                         f"resized_crop:{height}")
+    n, batch = len(prepared.train_labels), exp.data.batch_size
+    if not prepared.balanced_batches and batch > n:
+        raise FlagError(f"--batch_size={batch} is larger than the training set ({n} examples "
+                        f"after the meta set is taken out); use at most {n}")
     if exp.data.records_dir:
         try:
             records.check_labels(exp.data.records_dir, "train", prepared.train_labels)
@@ -198,6 +236,8 @@ def report(exp, prepared, results):
 def classify(error, exp, started):
     """(exit code, one-line message) of a known error; (None, None) for a fault, which
     keeps its traceback (exit code 1). `started`: training had begun."""
+    if isinstance(error, (nonfinite.NonFinite, checkpoint.SaveFailed)):
+        return FAULT, str(error)
     if isinstance(error, checkpoint.ConfigMismatch) or (
             not started and isinstance(error, (ValueError, FileNotFoundError))):
         return BAD_INPUT, str(error)
@@ -207,6 +247,8 @@ def classify(error, exp, started):
             f"a worker of the cluster stopped or cannot be reached ({type(error).__name__}: "
             f"{str(error).splitlines()[0]}). Restart every worker with the same flags: the run "
             f"resumes from the last checkpoint in {exp.run.model_dir}.")
+    if isinstance(error, OSError):  # a file that cannot be written or read; names the file
+        return FAULT, f"{type(error).__name__}: {error}"
     return None, None
 
 

@@ -34,7 +34,7 @@ def _error(message):
     cli.fail("famus_tf.report", message)
 
 
-parse_flags = cli.flags_parser("famus_tf.report")
+parse_flags = cli.flags_parser("famus_tf.report", doc=__doc__)
 
 
 def main(argv):

@@ -49,7 +49,7 @@ def _error(message):
     cli.fail("famus_tf.study", message)
 
 
-parse_flags = cli.flags_parser("famus_tf.study")
+parse_flags = cli.flags_parser("famus_tf.study", doc=__doc__)
 
 
 def command(run, passthrough):

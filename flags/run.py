@@ -28,6 +28,16 @@ def define(fv):
                       "exit.", flag_values=fv)
     flags.DEFINE_bool("profile_split", D.profile_split, "Once per epoch, time the virtual, meta and "
                       "actual parts of a step on a fixed batch (TensorBoard time/*).", flag_values=fv)
+    flags.DEFINE_float("log_every_secs", D.log_every_secs, "Without a terminal (nohup, cluster "
+                       "logs): a progress line this often (epoch, step, steps/s, metrics, ETA of "
+                       "the epoch and of the run); on a terminal the Keras progress bar.",
+                       lower_bound=0.0, flag_values=fv)
+    flags.DEFINE_enum("on_nonfinite", D.on_nonfinite, ["stop", "skip"], "A non-finite training "
+                      "loss, meta-gradient or sampler loss at a step (checked every step in the "
+                      "compiled loop): stop = end the run before saving it (exit code 1; the "
+                      "checkpoints on disk stay the good ones, the same command resumes); skip = "
+                      "leave that update out and count it (TensorBoard train/nonfinite_skipped).",
+                      flag_values=fv)
     flags.DEFINE_bool("compare_baseline", D.compare_baseline, "Also train plain cross-entropy on "
                       "the same noisy labels and print both test accuracies.", flag_values=fv)
 

@@ -24,6 +24,26 @@ def run_main(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_main_in_process(*args):
+    """`famus_tf.main` parsed and run in this process (absl's global flags saved and
+    restored): (exit code, stderr). For refusals and short runs (--export_only), where
+    the start-up of a new interpreter would cost more than the work."""
+    import contextlib
+    import io
+
+    from absl.testing import flagsaver
+
+    from famus_tf import main
+    err = io.StringIO()
+    with flagsaver.flagsaver(), contextlib.redirect_stderr(err):
+        try:
+            main.main(main.parse_flags(["famus_tf.main", *args]))
+            code = 0
+        except SystemExit as e:
+            code = e.code
+    return code, err.getvalue()
+
+
 def kill_when(path, victim, procs=(), timeout=300, group=False):
     """SIGKILLs the process `victim` as soon as `path` exists (e.g. a checkpoint index);
     fails if `victim` or any of `procs` ends first. `group`: kill victim's whole process

@@ -85,7 +85,8 @@ def _jpeg_tree(root):
     return keys
 
 
-RUN_ARGS = ("--dataset=clothing1m", "--model=small_cnn", "--method=mwnet", "--candidates=all",
+# MW-Net without FaMUS (the data path is under test here; FaMUS is in the digits runs).
+RUN_ARGS = ("--dataset=clothing1m", "--model=small_cnn", "--method=mwnet", "--famus=false",
             "--meta_per_class=1", "--batch_size=14", "--meta_batch_size=7", "--num_batches=2",
             "--epochs=2", "--augment=crop_flip:224", "--noise_type=none", "--compare_baseline=false",
             "--export=false")
@@ -117,7 +118,7 @@ class Clothing1MRecordsTest(absltest.TestCase):
         import json
         import subprocess
         import sys
-        from tests.fixtures import REPO, run_main
+        from tests.fixtures import REPO, run_main, run_main_in_process
         root, out = self.create_tempdir().full_path, self.create_tempdir().full_path
         keys = _jpeg_tree(root)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -132,7 +133,9 @@ class Clothing1MRecordsTest(absltest.TestCase):
         self.assertEqual(run.returncode, 0, run.stderr[-3000:])
         results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 4)
-        bad = run_main(*RUN_ARGS, "--meta_per_class=2", f"--data_dir={root}", f"--records_dir={out}",
-                       f"--model_dir={self.create_tempdir().full_path}")
-        self.assertEqual(bad.returncode, 2)
-        self.assertIn("--records_dir", bad.stderr)
+        refused_dir = self.create_tempdir().full_path
+        code, stderr = run_main_in_process(*RUN_ARGS, "--meta_per_class=2", f"--data_dir={root}",
+                                           f"--records_dir={out}", f"--model_dir={refused_dir}")
+        self.assertEqual(code, 2, stderr[-2000:])
+        self.assertIn("--records_dir", stderr)
+        self.assertEqual(os.listdir(refused_dir), [])

@@ -37,6 +37,36 @@ class ExportTest(absltest.TestCase):
         open(os.path.join(other, "notes.txt"), "w").close()
         with self.assertRaisesRegex(FileExistsError, "notes|not a SavedModel"):
             export.export_classifier(model, other, (0.3,), (0.4,), (6, 6, 1))
+        self.check_wrong_shapes_in_a_serving_process(path, out["logits"].numpy()[:2], images[:2])
+
+    def check_wrong_shapes_in_a_serving_process(self, path, logits, images):
+        """A wrong rank, size or channel count is an error of the call; the serving
+        process lives on and still answers a good call with the same logits."""
+        import subprocess
+        import sys
+        from tests.fixtures import REPO
+        script = """if True:
+            import sys
+            import numpy as np
+            import tensorflow as tf
+            fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+            for shape in ([8, 8], [2, 7, 6, 1], [2, 6, 6, 3], [6, 6, 1]):
+                try:
+                    fn(images=tf.zeros(shape, tf.uint8))
+                    print(shape, "accepted")
+                except tf.errors.InvalidArgumentError as e:
+                    print(shape, "refused", "expected shape [?,6,6,1]" in str(e))
+            good = np.frombuffer(bytes.fromhex(sys.argv[2]), np.uint8).reshape(2, 6, 6, 1)
+            print("logits", fn(images=tf.constant(good))["logits"].numpy().tolist())
+        """
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        out = subprocess.run([sys.executable, "-c", script, path, images.tobytes().hex()], cwd=REPO,
+                             env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        lines = out.stdout.strip().splitlines()
+        self.assertEqual(lines[:4], [f"{s} refused True" for s in
+                                     ([8, 8], [2, 7, 6, 1], [2, 6, 6, 3], [6, 6, 1])])
+        np.testing.assert_allclose(eval(lines[4][len("logits "):]), logits, atol=1e-5)
 
 
 class SummariesTest(absltest.TestCase):
@@ -62,3 +92,26 @@ class SummariesTest(absltest.TestCase):
 
 if __name__ == "__main__":
     absltest.main()
+
+
+class ResumedSummariesTest(absltest.TestCase):
+
+    def test_a_resumed_writer_continues_without_repeating_steps_and_ends_the_session(self):
+        logdir = self.create_tempdir().full_path
+        first = summaries.Summaries(logdir)
+        first.hparams({"OptimConfig.lr": 0.1}, ("test/top1",))
+        for step in range(1, 6):  # killed after step 5; the checkpoint was at step 2
+            first.scalars(step, {"train/loss": 10.0 - step})
+        first.close()
+        self.assertEqual(summaries.last_step(logdir), 5)
+        resumed = summaries.Summaries(logdir, after_step=summaries.last_step(logdir))
+        for step in range(3, 8):  # the resumed run re-runs steps 3-5 exactly
+            resumed.scalars(step, {"train/loss": 10.0 - step})
+        resumed.end_session(7)
+        resumed.close()
+        self.assertEqual(summaries.read_scalars(logdir)["train/loss"],
+                         [(s, 10.0 - s) for s in range(1, 8)])
+        tags = summaries.read_tags(logdir)
+        self.assertIn("_hparams_/session_start_info", tags)
+        self.assertIn("_hparams_/session_end_info", tags)
+        self.assertIn("_hparams_/experiment", tags)

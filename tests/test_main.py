@@ -5,7 +5,7 @@ import os
 
 from absl.testing import absltest
 
-from tests.fixtures import REPO, run_main
+from tests.fixtures import REPO, run_main, run_main_in_process
 
 
 
@@ -16,10 +16,11 @@ TINY = ["--flagfile=launch/quickstart.cfg", "--epochs=1", "--compare_baseline=fa
 class FlagValidationTest(absltest.TestCase):
 
     def assert_rejected(self, args, needle):
-        out = run_main(*args)
-        self.assertEqual(out.returncode, 2, out.stderr[-2000:])
-        self.assertIn(needle, out.stderr)
-        self.assertNotIn("Traceback", out.stderr)
+        code, stderr = run_main_in_process(*args)
+        self.assertEqual(code, 2, stderr[-2000:])
+        self.assertIn(needle, stderr)
+        self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
+        self.assertTrue(stderr.startswith("famus_tf.main: error: "), stderr)
 
     def test_bad_values_are_rejected_with_the_flag_named(self):
         tmp = self.create_tempdir().full_path
@@ -34,6 +35,14 @@ class FlagValidationTest(absltest.TestCase):
         self.assert_rejected(["--strategy=multi_worker_mirrored", f"--model_dir={tmp}"], "TF_CONFIG")
         self.assert_rejected([f"--records_dir={tmp}", f"--model_dir={tmp}"], "--records_dir")
         # Nothing was written for the rejected runs.
+        self.assertEqual(os.listdir(tmp), [])
+
+    def test_a_refused_process_exits_2_with_one_line(self):
+        tmp = self.create_tempdir().full_path
+        out = run_main("--noise_rate=1.5", f"--model_dir={tmp}")
+        self.assertEqual(out.returncode, 2, out.stderr[-2000:])
+        self.assertIn("noise_rate", out.stderr)
+        self.assertNotIn("Traceback", out.stderr)
         self.assertEqual(os.listdir(tmp), [])
 
 
@@ -67,16 +76,16 @@ class TinyRunTest(absltest.TestCase):
         # Export on demand from the checkpoint.
         import shutil
         shutil.rmtree(os.path.join(model_dir, "export"))
-        out = run_main(*TINY, "--export_only", f"--model_dir={model_dir}")
-        self.assertEqual(out.returncode, 0, out.stderr[-3000:])
+        code, stderr = run_main_in_process(*TINY, "--export_only", f"--model_dir={model_dir}")
+        self.assertEqual(code, 0, stderr[-3000:])
         self.assertTrue(os.path.exists(os.path.join(model_dir, "export", "saved_model.pb")))
         config = json.load(open(os.path.join(model_dir, "config.json")))
         self.assertEqual(config["MetaConfig"]["method"], "mwnet")
         # Same directory, different training configuration: refused, nothing overwritten.
-        out = run_main(*TINY, "--lr=0.5", f"--model_dir={model_dir}")
-        self.assertEqual(out.returncode, 2)
-        self.assertIn("another configuration", out.stderr)
-        self.assertIn("OptimConfig.lr", out.stderr)
+        code, stderr = run_main_in_process(*TINY, "--lr=0.5", f"--model_dir={model_dir}")
+        self.assertEqual(code, 2)
+        self.assertIn("another configuration", stderr)
+        self.assertIn("OptimConfig.lr", stderr)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,17 @@ def test_small_cnn_exact_parameter_counts():
                                                                "stage1_bn/gamma"]
 
 
+def test_small_cnn_pools_large_inputs_to_smoke_size():
+    import numpy as np
+    big = models.build_model("small_cnn", NUM_CLASSES, (224, 224, 3))
+    assert tuple(big.get_layer("stem_pool").output.shape) == (None, 32, 32, 3)
+    assert trainable_count(big) == 56_554 + 2 * 32 * 9  # 3 input channels instead of 1
+    x = np.random.default_rng(0).normal(size=(2, 224, 224, 3)).astype("float32")
+    pooled = x.reshape(2, 32, 7, 32, 7, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(big.get_layer("stem_pool")(x), pooled, rtol=1e-5, atol=1e-6)
+    assert "stem_pool" not in [layer.name for layer in get_model("small_cnn").layers]
+
+
 def test_preact_resnet18_parameter_count():
     model = get_model("preact_resnet18")
     n = trainable_count(model)

@@ -12,9 +12,11 @@ import glob
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 from absl.testing import absltest
 
@@ -72,67 +74,90 @@ def _sha1(log):
 
 
 class MirroredTest(absltest.TestCase):
+    """One mirrored run (two logical CPUs, synchronized BatchNorm, one epoch) is compared
+    with one device and is the uninterrupted reference of the SIGKILL/resume test."""
+
+    ARGS = ["--epochs=1", "--export=false", "--sync_batchnorm", "--steps_per_call=1",
+            "--checkpoint_every=5"]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp(prefix="famus_mirrored_")
+        cls.one, cls.two = os.path.join(cls.root, "one"), os.path.join(cls.root, "two")
+        cls.run_one = _run(cls.ARGS + [f"--model_dir={cls.one}"])
+        cls.run_two = _run(cls.ARGS + MIRRORED + [f"--model_dir={cls.two}"])
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
 
     def test_sync_batchnorm_mirrored_trains_like_one_device(self):
-        one, two = self.create_tempdir().full_path, self.create_tempdir().full_path
-        # One epoch (19 steps): the runs agree to about 1e-6 here; over a second epoch float32
+        # One epoch (18 steps): the runs agree to about 1e-6 here; over a second epoch float32
         # rounding differences between the one- and two-device reductions grow (MW-Net +
         # FaMUS amplifies them) to a few 1e-3 on some CPUs.
-        args = ["--epochs=1", "--export=false", "--sync_batchnorm"]
-        a = _run(args + [f"--model_dir={one}"])
-        b = _run(args + MIRRORED + [f"--model_dir={two}"])
-        self.assertEqual(a.returncode, 0, a.stderr[-3000:])
-        self.assertEqual(b.returncode, 0, b.stderr[-3000:])
-        ra = json.load(open(os.path.join(one, "results.json")))["tests"]["test"]
-        rb = json.load(open(os.path.join(two, "results.json")))["tests"]["test"]
-        self.assertEqual(json.load(open(os.path.join(one, "results.json")))["steps"],
-                         json.load(open(os.path.join(two, "results.json")))["steps"])
+        self.assertEqual(self.run_one.returncode, 0, self.run_one.stderr[-3000:])
+        self.assertEqual(self.run_two.returncode, 0, self.run_two.stderr[-3000:])
+        a = json.load(open(os.path.join(self.one, "results.json")))
+        b = json.load(open(os.path.join(self.two, "results.json")))
+        self.assertEqual(a["steps"], b["steps"])
+        ra, rb = a["tests"]["test"], b["tests"]["test"]
         self.assertAlmostEqual(ra["last_loss"], rb["last_loss"], delta=1e-3 * ra["last_loss"])
         self.assertAlmostEqual(ra["last_top1"], rb["last_top1"], delta=2.0 / 540)
 
     def test_sigkill_then_resume_under_mirrored_matches_uninterrupted(self):
-        straight, killed = self.create_tempdir().full_path, self.create_tempdir().full_path
-        args = MIRRORED + ["--epochs=2", "--export=false", "--steps_per_call=1", "--checkpoint_every=5"]
-        done = _run(args + [f"--model_dir={straight}"])
-        self.assertEqual(done.returncode, 0, done.stderr[-3000:])
-        proc = subprocess.Popen([sys.executable, *BASE, *args, f"--model_dir={killed}"], cwd=REPO,
+        self.assertEqual(self.run_two.returncode, 0, self.run_two.stderr[-3000:])
+        killed = self.create_tempdir().full_path
+        args = self.ARGS + MIRRORED + [f"--model_dir={killed}"]
+        proc = subprocess.Popen([sys.executable, *BASE, *args], cwd=REPO,
                                 env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kill_when(os.path.join(killed, "ckpt-10.index"), proc)
-        resumed = _run(args + [f"--model_dir={killed}"])
+        resumed = _run(args)
         self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
         self.assertIn("resumed from", resumed.stderr)
-        assert_same_variables(self, straight, killed)
+        assert_same_variables(self, self.two, killed)
 
 
 class MultiWorkerTest(absltest.TestCase):
+    """Two workers on 127.0.0.1. One uninterrupted cluster run is shared: the workers
+    agree, only the chief writes, and it is the reference of the dead-worker test."""
+
+    ARGS = ["--epochs=1", "--max_steps=12", "--steps_per_call=2", "--checkpoint_every=4"]
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp(prefix="famus_workers_")
+        cls.straight = os.path.join(cls.root, "straight", "run")
+        cls.codes = [p.wait(timeout=600) for p in _workers(cls.ARGS, _free_ports(2), cls.straight)]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
 
     def test_two_workers_agree_and_only_the_chief_writes(self):
-        model_dir = os.path.join(self.create_tempdir().full_path, "run")
-        procs = _workers(["--epochs=1", "--max_steps=8", "--steps_per_call=4", "--checkpoint_every=4"],
-                         _free_ports(2), model_dir)
-        for p in procs:
-            self.assertEqual(p.wait(timeout=600), 0, _logs(model_dir)[procs.index(p)][-3000:])
-        chief, worker = _logs(model_dir)
+        model_dir = self.straight
+        logs = _logs(model_dir)
+        self.assertEqual(self.codes, [0, 0], logs[0][-3000:] + logs[1][-3000:])
+        chief, worker = logs
         self.assertEqual(_sha1(chief), _sha1(worker))
         self.assertIn("SavedModel:", chief)
         self.assertNotIn("SavedModel:", worker)
-        self.assertTrue(os.path.exists(os.path.join(model_dir, "ckpt-8.index")))
+        self.assertTrue(os.path.exists(os.path.join(model_dir, "ckpt-12.index")))
         self.assertLen(glob.glob(os.path.join(model_dir, "tensorboard", "events.*")), 1)
         self.assertTrue(os.path.isdir(os.path.join(model_dir, "export")))
         self.assertEqual(sorted(os.listdir(os.path.dirname(model_dir))),
                          ["run", "worker0.log", "worker1.log"])
 
     def test_dead_worker_stops_the_run_and_the_cluster_resumes(self):
-        root = self.create_tempdir().full_path
-        args = ["--epochs=2", "--export=false", "--steps_per_call=2", "--checkpoint_every=6"]
-        straight = os.path.join(root, "straight", "run")
-        for p in _workers(args, _free_ports(2), straight):
-            self.assertEqual(p.wait(timeout=600), 0)
-        expected = _sha1(_logs(straight)[0])
-
-        run = os.path.join(root, "killed", "run")
+        self.assertEqual(self.codes, [0, 0])
+        expected = _sha1(_logs(self.straight)[0])
+        run = os.path.join(self.create_tempdir().full_path, "killed", "run")
+        args = self.ARGS + ["--export=false"]  # export is not part of the variables
         procs = _workers(args, _free_ports(2), run)
-        kill_when(os.path.join(run, "ckpt-12.index"), procs[1], procs)
+        kill_when(os.path.join(run, "ckpt-4.index"), procs[1], procs)
         self.assertEqual(procs[0].wait(timeout=300), 3)
         self.assertIn("a worker of the cluster stopped", _logs(run)[0])
 

@@ -13,7 +13,8 @@ from tests.fixtures import kill_when
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ["-m", "famus_tf.main", "--flagfile=launch/quickstart.cfg", "--epochs=2",
-        "--compare_baseline=false", "--export=false", "--steps_per_call=1", "--checkpoint_every=5"]
+        "--compare_baseline=false", "--export=false", "--profile_split=false", "--steps_per_call=1",
+        "--checkpoint_every=5"]
 
 
 def command(model_dir):
@@ -64,6 +65,11 @@ class ResumeTest(absltest.TestCase):
         self.assertIn("resumed from", resumed.stderr)
 
         assert_same_variables(self, straight, killed)
+        # TensorBoard continues the series: no step written twice, the same values.
+        from famus_tf.train.summaries import read_scalars
+        losses = read_scalars(os.path.join(killed, "tensorboard"))["train/loss"]
+        self.assertEqual(losses, read_scalars(os.path.join(straight, "tensorboard"))["train/loss"])
+        self.assertEqual([s for s, _ in losses], list(range(1, 37)))
 
 
 if __name__ == "__main__":

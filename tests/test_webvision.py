@@ -80,22 +80,21 @@ class WebVisionRunTest(absltest.TestCase):
     def test_run_reports_webvision_and_ilsvrc12(self):
         import json
 
-        from tests.fixtures import run_main
+        from tests.fixtures import run_main, run_main_in_process
         root = self.create_tempdir().full_path
         jpeg_tree(root)
         model_dir = self.create_tempdir().full_path
 
-        def run(*extra):
-            # the flagfile's plain baseline (its Algorithm 2 run: test_cotrain_flagfiles)
-            return run_main("--flagfile=launch/webvision.cfg", f"--data_dir={root}", "--model=small_cnn",
-                            "--meta_set=clean", "--method=plain",
-                            "--batch_size=20", "--epochs=1", "--eval_batch_size=8", "--export=false",
-                            f"--model_dir={model_dir}", *extra)
-        bad = run("--augment=resized_crop:64")  # crops that do not fit the 299 input: refused
-        self.assertEqual(bad.returncode, 2, bad.stderr[-2000:])
-        self.assertIn("--augment=resized_crop:64", bad.stderr)
+        args = ("--flagfile=launch/webvision.cfg", f"--data_dir={root}", "--model=small_cnn",
+                "--meta_set=clean", "--method=plain",  # the plain baseline; Algorithm 2: cotrain tests
+                "--batch_size=20", "--epochs=1", "--eval_batch_size=8", "--export=false",
+                f"--model_dir={model_dir}")
+        # crops that do not fit the 299 input: refused
+        code, stderr = run_main_in_process(*args, "--augment=resized_crop:64")
+        self.assertEqual(code, 2, stderr[-2000:])
+        self.assertIn("--augment=resized_crop:64", stderr)
         self.assertEqual(os.listdir(model_dir), [])
-        out = run("--num_batches=3")
+        out = run_main(*args, "--num_batches=3")
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 3)  # class-balanced epochs of --num_batches

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 from absl import flags
 
+from famus_tf import cli
 from famus_tf.config import DataConfig
 from famus_tf.data import datasets, images as images_lib
 from flags import data as data_flags
@@ -24,6 +25,7 @@ data_flags.define(CHECK)
 flags.DEFINE_integer("max_files", 0, "Scan at most this many image files per split (0: all).",
                      lower_bound=0, flag_values=CHECK)
 PROG = "famus_tf.data.check"
+parse_flags = cli.flags_parser(PROG, CHECK, doc=__doc__)
 
 
 def splits_of(data_cfg):
@@ -97,9 +99,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        args = CHECK(sys.argv)
-    except flags.Error as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        sys.exit(2)
-    main(args)
+    main(parse_flags(sys.argv))

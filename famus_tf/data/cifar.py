@@ -14,12 +14,11 @@ label file beside the data: `<label_set>.txt` (one label per line) or `cifar10n.
 with torch: `np.savez('cifar10n.npz', **{k: v for k, v in torch.load(p).items()})`).
 """
 import os
-import pickle
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from famus_tf.data import prepared
+from famus_tf.data import prepared, safe_pickle
 from famus_tf.data.noise import load_noise_file
 
 INFO = {  # classes, mean, std (0..1 scale, per channel, of the training set)
@@ -48,9 +47,14 @@ def _read_batches(name, directory, files):
     images, labels = [], []
     for f in files:
         path = os.path.join(directory, f)
-        with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
-        x = np.asarray(d[b"data"], np.uint8)
+        d = safe_pickle.load(path)
+        missing = [k for k in (b"data", key) if not isinstance(d, dict) or k not in d]
+        if missing:
+            raise ValueError(f"{path}: not a CIFAR python batch (no {missing[0]!r} entry)")
+        try:
+            x = np.asarray(d[b"data"], np.uint8)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: b'data' is not an image array ({e})") from None
         if x.ndim != 2 or x.shape[1] != 3072:
             raise ValueError(f"{path}: b'data' has shape {x.shape}, expected [N, 3072]")
         y = np.asarray(d[key], np.int64)
@@ -118,7 +122,7 @@ def _label_file(name, data_dir, field, label_set, n, num_classes):
     npz = os.path.join(data_dir, f"{name}n.npz")
     txt = os.path.join(data_dir, f"{label_set}.txt")
     if os.path.isfile(npz):
-        with np.load(npz) as z:
+        with np.load(npz, allow_pickle=False) as z:
             if field not in z:
                 raise ValueError(f"{npz}: no array {field!r}; it has {sorted(z.files)}")
             noisy = z[field].astype(np.int64)

@@ -17,6 +17,7 @@ import sys
 
 from absl import flags
 
+from famus_tf import cli
 from famus_tf.data import datasets, records
 from flags import data as data_flags, noise as noise_flags
 
@@ -31,6 +32,9 @@ flags.DEFINE_integer("quality", 95, "JPEG quality of the stored images (1..100).
                      flag_values=CONVERT)
 
 PROG = "famus_tf.data.convert"
+
+
+parse_flags = cli.flags_parser(PROG, CONVERT, doc=__doc__)
 
 
 def fail(message):
@@ -88,8 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    try:
-        args = CONVERT(sys.argv)
-    except flags.Error as e:
-        fail(str(e))
-    main(args)
+    main(parse_flags(sys.argv))

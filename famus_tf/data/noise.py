@@ -13,6 +13,7 @@
   file                 noisy labels read from a file (e.g. CIFAR-10N), see load_noise_file.
 """
 import os
+import zipfile
 
 import numpy as np
 
@@ -128,12 +129,34 @@ def save_noise_file(path, noisy, clean=None, config=None):
             fh.writelines(f"{int(v)}\n" for v in noisy)
 
 
+NPZ_KEYS = "'noisy' (int labels [N], required) and 'clean' (optional)"
+
+
+def _load_npz(path):
+    """(noisy, clean or None) of a .npz noise file; ValueError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "noisy" not in z.files:
+                raise ValueError(f"{path}: no array 'noisy'; a noise file .npz holds {NPZ_KEYS}, "
+                                 f"this one has {sorted(z.files)}")
+            arrays = [z[k] if k in z.files else None for k in ("noisy", "clean")]
+    except ValueError as e:
+        raise ValueError(str(e) if str(e).startswith(path) else f"{path}: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    out = []
+    for key, a in zip(("noisy", "clean"), arrays):
+        if a is not None and (a.ndim != 1 or a.dtype.kind not in "iu"):
+            raise ValueError(f"{path}: array {key!r} must be 1-D integer labels, got "
+                             f"{a.dtype} {a.shape}")
+        out.append(None if a is None else a.astype(np.int64))
+    return out[0], out[1]
+
+
 def load_noise_file(path, num_classes=None):
     """(noisy, clean or None) from a .npz or a text file of one integer label per line."""
     if path.endswith(".npz"):
-        with np.load(path) as z:
-            noisy = z["noisy"].astype(np.int64)
-            clean = z["clean"].astype(np.int64) if "clean" in z else None
+        noisy, clean = _load_npz(path)
         lines = None
     else:
         noisy, lines, clean = [], [], None

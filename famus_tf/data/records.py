@@ -141,7 +141,7 @@ def read_records(output_dir, split):
 def written_columns(output_dir, split):
     """{index, <columns>: int64 array} of the written records, in written order."""
     read_metadata(output_dir, split)
-    with np.load(os.path.join(output_dir, f"{split}-columns.npz")) as z:
+    with np.load(os.path.join(output_dir, f"{split}-columns.npz"), allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 

@@ -9,12 +9,19 @@ in seconds. Architecture:
     stage3: conv3x3 64 - BN - ReLU                      (4x4)
     global average pooling - head_fc (Dense, logits)
 
+Inputs larger than 32 pixels (the image-file data sets: 224, 299) are first
+average-pooled by k = ceil(max(H, W) / 32) (`stem_pool`, no variables), so that the
+smoke model stays cheap at any input size (a 224 crop is seen at 32x32); inputs of at
+most 32 pixels (digits, CIFAR) are unchanged.
+
 Convolutions have no bias (BN follows). Layer names follow the zoo convention
 (`stage{s}_...`, `head_fc`), so variable paths are e.g. `stage2_conv/kernel`.
 With 10 classes: 56,554 trainable parameters (+320 BN moving statistics).
 """
 import keras
 from keras import layers
+
+SMOKE_SIZE = 32  # larger inputs are average-pooled to about this size first
 
 
 def _conv_bn_relu(x, filters, name):
@@ -33,7 +40,11 @@ def small_cnn(num_classes, input_shape=(8, 8, 1)):
         input_shape: (H, W, C) of the already-normalised float images.
     """
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = _conv_bn_relu(inputs, 32, "stage1")
+    x = inputs
+    k = -(-max(input_shape[:2]) // SMOKE_SIZE)
+    if k > 1:
+        x = layers.AveragePooling2D(k, name="stem_pool")(x)
+    x = _conv_bn_relu(x, 32, "stage1")
     x = _conv_bn_relu(x, 64, "stage2")
     x = layers.MaxPooling2D(2, name="stage2_pool")(x)
     x = _conv_bn_relu(x, 64, "stage3")

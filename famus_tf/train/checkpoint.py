@@ -10,19 +10,46 @@ function of the step (famus_tf/counter_rng.py), so no generator state is needed.
 The resolved configuration is written to `config.json` in the model directory; a
 restart with a different training configuration is refused before any work.
 """
+import glob
 import json
 import os
+import shutil
 
 import tensorflow as tf
 
 # Fields that may change between a run and its resumption.
 RUN_ONLY = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints", "export", "export_only",
-            "steps_per_call", "compare_baseline", "profile_split", "model_dir", "strategy",
-            "devices", "logical_cpus", "tpu_address")
+            "steps_per_call", "compare_baseline", "profile_split", "on_nonfinite", "log_every_secs",
+            "model_dir", "strategy", "devices", "logical_cpus", "tpu_address")
 
 
 class ConfigMismatch(ValueError):
     pass
+
+
+class SaveFailed(RuntimeError):
+    """Writing a checkpoint or the SavedModel failed (disk full, directory gone or
+    read-only); the message is one line and says what survives."""
+
+
+def first_line(error):
+    """The first line of a (TensorFlow) error message, without TF's function-node prefix."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split("}} ")[-1]
+
+
+def save(mgr, step):
+    """`mgr.save` at `step`; a failed write raises SaveFailed (its partial files removed;
+    the checkpoints written before stay, and the same command resumes from them)."""
+    try:
+        return mgr.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+        for tmp in glob.glob(os.path.join(mgr.directory, f"ckpt-{step}_temp*")):
+            shutil.rmtree(tmp, ignore_errors=True)
+        kept = mgr.latest_checkpoint or "none yet"
+        raise SaveFailed(f"saving the checkpoint of step {step} in {mgr.directory} failed: "
+                         f"{first_line(e)}. Last good checkpoint: {kept}; free space (or fix the "
+                         f"directory) and run the same command to resume.") from None
 
 
 def _comparable(config):

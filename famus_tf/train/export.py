@@ -57,6 +57,10 @@ def export_classifier(model, export_dir, mean, std, image_shape, logit_scale=1.0
             archive.track(table)
 
         def serve(images):
+            # The signature's spec is not enforced when a loaded signature is called: check
+            # rank, size and channels here, so that a wrong input is an InvalidArgumentError
+            # of the call (naming the shape expected), never a kernel's crash.
+            images = tf.ensure_shape(images, [None, *image_shape])
             logits = logit_scale * tf.cast(
                 model(pipeline.preprocess(images, mean, std, dtype), training=False), tf.float32)
             out = {"logits": logits, "probabilities": tf.nn.softmax(logits)}

@@ -28,19 +28,22 @@ from famus_tf import models
 from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
-from famus_tf.train import checkpoint, distribute, evaluate, inputs
+from famus_tf.train import checkpoint, distribute, evaluate, inputs, nonfinite
 from famus_tf.train import suspects
 from famus_tf.train.export import export_classifier, write_class_names
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
-from famus_tf.train.summaries import Summaries, WeightMeans, selection_counts, weight_histograms
+from famus_tf.train.summaries import (Summaries, WeightMeans, last_step, selection_counts,
+                                      weight_histograms)
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
-                augmentation, xla=False):
+                augmentation, xla=False, guard=None):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
     summed gates, and the last batch's example weights and clean mask, of the first
-    replica)."""
+    replica; then the non-finite guard's index of the first bad step in the call (-1:
+    none), its code and the number of skipped steps, see train/nonfinite.py)."""
+    guard = guard or nonfinite.for_learner("stop", learner)
     dtype = learner.dtype
     names = learner.scalar_metrics()
 
@@ -59,22 +62,34 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
             m = train_step(prep(x, 11), y)
         return m, is_clean
 
-    def body(i, sums, gates, weights, clean):
+    def body(i, sums, gates, weights, clean, first_bad, bad_code, skipped):
         args = tuple(next(train_it)) + (tuple(next(meta_it)) if meta_it is not None else ())
+        snapshot = guard.snapshot()
         m, is_clean = distribute.run_step(strategy, replica_step, args)
-        sums = {k: sums[k] + tf.cast(m[k], dtype) for k in names}
-        g = m.get("gates", tf.zeros([num_candidates], dtype))
+        code = guard.check(m)
+        with tf.control_dependencies([guard.undo(code, snapshot)]):
+            ok = tf.equal(code, 0)
+        keep = lambda v: tf.where(ok, tf.cast(v, dtype), tf.zeros_like(v, dtype))  # noqa: E731
+        sums = {k: sums[k] + keep(m[k]) for k in names}
+        g = keep(m.get("gates", tf.zeros([num_candidates], dtype)))
         w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
-        return i + 1, sums, gates + g, w, is_clean
+        new_bad = tf.logical_and(first_bad < 0, tf.logical_not(ok))
+        return (i + 1, sums, gates + g, w, is_clean, tf.where(new_bad, i, first_bad),
+                tf.where(new_bad, code, bad_code), skipped + tf.cast(tf.logical_not(ok), tf.int32))
 
     def run(n):
+        def cond(i, *state):  # stop mode: the call ends at its first bad step
+            return tf.logical_and(i < n, state[4] < 0) if guard.mode == "stop" else i < n
+
         init = (tf.constant(0), {k: tf.zeros([], dtype) for k in names},
-                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
-        return tf.while_loop(lambda i, *_: i < n, body, init)[1:]
+                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool),
+                tf.constant(-1), tf.constant(0), tf.constant(0))
+        return tf.while_loop(cond, body, init)[1:]
 
     return run
 
 
+HPARAMS_METRICS = ("test/top1", "test/best_top1", "test/loss", "train/loss")
 _SCALAR_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": "meta/val_loss",
                 "gate_fraction": "famus/gate_fraction", "loss_r": "famus/loss_r",
                 "loss_g": "famus/loss_g"}
@@ -114,7 +129,7 @@ class Trainer:
             result = self.evaluate(epoch, time.perf_counter() - t_epoch)
             self.write_summaries(result, last)
             history.append(result)
-            self.manager.save(checkpoint_number=self.step)
+            checkpoint.save(self.manager, self.step)
         final = self.finish()
         self.clean_up()
         final["history"] = history
@@ -170,8 +185,9 @@ class Trainer:
             self.best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
             self.counts = tf.Variable(tf.zeros([self.num_candidates], tf.float64),
                                       name="selection_counts")
+            self.skipped = tf.Variable(0, dtype=tf.int64, name="nonfinite_skipped")
         trackables = dict(self.learner.trackables(), best_top1=self.best,
-                          selection_counts=self.counts)
+                          selection_counts=self.counts, nonfinite_skipped=self.skipped)
         if self.train_it is not None:
             trackables["train_iterator"] = self.train_it
         if self.meta_it is not None:
@@ -190,10 +206,13 @@ class Trainer:
     def open_summaries(self):
         """The TensorBoard writer; on a fresh run, the hparams and the realised noise."""
         run, data = self.exp.run, self.data
-        self.summaries = Summaries(os.path.join(run.model_dir, "tensorboard"), enabled=self.chief)
+        logdir = os.path.join(run.model_dir, "tensorboard")
+        # Resumed: the steps its predecessor wrote after the checkpoint are not written twice.
+        after = last_step(logdir) if self.restored and self.chief else -1
+        self.summaries = Summaries(logdir, enabled=self.chief, after_step=after)
         if self.restored or not self.chief:
             return
-        self.summaries.hparams(_flat_hparams(self.exp))
+        self.summaries.hparams(_flat_hparams(self.exp), HPARAMS_METRICS)
         noise_lib.save_noise_file(os.path.join(run.model_dir, "noisy_labels.npz"),
                                   data.train_labels, data.train_clean, self.exp.noise)
         ns = data.noise_summary()
@@ -209,9 +228,11 @@ class Trainer:
         """`self.loop(n)`: n training steps in one compiled call."""
         data, exp = self.data, self.exp
         per_replica = exp.data.batch_size // self.strategy.num_replicas_in_sync
+        self.guard = nonfinite.for_learner(exp.run.on_nonfinite, self.learner)
         self.loop = tf.function(_multi_step(self.strategy, self.learner, self.train_it, self.meta_it,
                                             data.mean, data.std, self.num_candidates, per_replica,
-                                            exp.data.augment, exp.run.xla), autograph=False)
+                                            exp.data.augment, exp.run.xla, self.guard),
+                                autograph=False)
 
     def build_evaluators(self):
         """Evaluators of the test set and any extra test sets; the step-time splitter."""
@@ -238,7 +259,8 @@ class Trainer:
         writing the training scalars and checkpoints; returns the last call's
         {ms, weights, is_clean}."""
         run = self.exp.run
-        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos)
+        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos, self.total - self.step,
+                       run.log_every_secs)
         end = min(self.steps_per_epoch, self.total - epoch * self.steps_per_epoch)
         last = {"weight_means": WeightMeans()}  # this epoch's, for results.json (train/results.py)
         while pos < end:
@@ -246,18 +268,22 @@ class Trainer:
                     run.checkpoint_every - self.step % run.checkpoint_every)
             t0 = time.perf_counter()
             lr = float(self.learner.learning_rate())
-            sums, gates, weights, is_clean = self.loop(tf.constant(n))
+            sums, gates, weights, is_clean, first_bad, code, skipped = self.loop(tf.constant(n))
+            self.guard.after_call(first_bad, code, self.step)  # stop mode: raises, saves nothing
             ms = (time.perf_counter() - t0) * 1000.0 / n
             self.step, pos = self.step + n, pos + n
             self.counts.assign_add(tf.cast(gates, tf.float64))
             if self.exp.meta.method in ("mwnet", "l2r"):
                 last["weight_means"].add(weights.numpy(), is_clean.numpy())
-            scal = {_SCALAR_TAGS[k]: float(v) / n for k, v in sums.items()}
+            good = max(n - int(skipped), 1)
+            scal = {_SCALAR_TAGS[k]: float(v) / good for k, v in sums.items()}
             scal.update({"train/ms_per_step": ms, "train/lr": lr})
+            if self.guard.mode == "skip":
+                scal["train/nonfinite_skipped"] = float(self.skipped.assign_add(int(skipped)))
             self.summaries.scalars(self.step, scal)
             bar.update(pos, scal)
             if self.step % run.checkpoint_every == 0:
-                self.manager.save(checkpoint_number=self.step)
+                checkpoint.save(self.manager, self.step)
             last.update(ms=ms, weights=weights, is_clean=is_clean)
         return last
 
@@ -299,7 +325,8 @@ class Trainer:
         final = self.evaluator.run()
         final.update(best_top1=float(self.best.numpy()), last_top1=final["top1"], steps=self.step,
                      variables_sha1=_fingerprint(self.model))
-        logging.info("final variables sha1 %s (equal on every worker)", final["variables_sha1"])
+        logging.info("final variables sha1 %s%s", final["variables_sha1"],
+                     " (equal on every worker)" if _workers(self.strategy) > 1 else "")
         for name, ev in self.extra_evaluators.items():
             final[name] = ev.run()
         if (self.exp.run.export or self.exp.run.export_only) and self.chief:
@@ -312,15 +339,29 @@ class Trainer:
         """Writes the SavedModel of the base network; returns its directory."""
         data = self.data
         scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
-        return export_classifier(self.model, os.path.join(self.exp.run.model_dir, "export"),
-                                 data.mean, data.std, data.image_shape, logit_scale=scale,
-                                 class_names=data.class_names)
+        path = os.path.join(self.exp.run.model_dir, "export")
+        try:
+            return export_classifier(self.model, path, data.mean, data.std, data.image_shape,
+                                     logit_scale=scale, class_names=data.class_names)
+        except (tf.errors.OpError, OSError) as e:
+            raise checkpoint.SaveFailed(f"exporting the SavedModel to {path} failed: "
+                                        f"{checkpoint.first_line(e)}; the checkpoints are kept, "
+                                        "export them with --export_only") from None
 
     def clean_up(self):
-        """Closes the summaries; removes a non-chief worker's private saves."""
+        """Ends the hparams session and closes the summaries; removes a non-chief worker's
+        private saves."""
+        if not self.exp.run.export_only:
+            self.summaries.end_session(self.step)
         self.summaries.close()
         if self.write_dir != self.exp.run.model_dir:
             shutil.rmtree(self.write_dir, ignore_errors=True)
+
+
+def _workers(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(v) for v in spec.values()) if spec else 1
 
 
 def _fingerprint(model):

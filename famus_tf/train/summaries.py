@@ -10,31 +10,41 @@ import os
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.hparams import api_pb2, summary as hparams_summary
 from tensorflow.core.util import event_pb2
 
 
 class Summaries:
-    """A file writer; `enabled=False` (non-chief workers) makes every call a no-op."""
+    """A file writer; `enabled=False` (non-chief workers) makes every call a no-op.
 
-    def __init__(self, logdir, enabled=True):
+    `after_step`: summaries at steps up to it are not written again. A resumed run
+    passes the last step its killed predecessor wrote (`last_step`): the steps between
+    the checkpoint and the kill are re-run bit-exactly, so the series continues
+    without a step written twice."""
+
+    def __init__(self, logdir, enabled=True, after_step=-1):
         self.enabled = enabled
+        self.after_step = after_step
         self.writer = tf.summary.create_file_writer(logdir) if enabled else None
 
+    def _skip(self, step):
+        return not self.enabled or int(step) <= self.after_step
+
     def scalars(self, step, values, prefix=""):
-        if not self.enabled:
+        if self._skip(step):
             return
         with self.writer.as_default(step=int(step)):
             for name, value in values.items():
                 tf.summary.scalar(prefix + name, float(value))
 
     def histogram(self, step, name, values):
-        if self.enabled:
+        if not self._skip(step):
             with self.writer.as_default(step=int(step)):
                 tf.summary.histogram(name, np.asarray(values, np.float64))
 
     def image(self, step, name, array):
         """A single-channel image; floats are scaled from their range to 0..255."""
-        if not self.enabled:
+        if self._skip(step):
             return
         a = np.asarray(array, np.float64)
         if a.dtype != np.uint8:
@@ -45,14 +55,24 @@ class Summaries:
             tf.summary.image(name, img)
 
     def text(self, step, name, text):
-        if self.enabled:
+        if not self._skip(step):
             with self.writer.as_default(step=int(step)):
                 tf.summary.text(name, text)
 
-    def hparams(self, values):
+    def hparams(self, values, metrics=()):
+        """The run's hparams session start, and the metric tags the hparams dashboard shows."""
         if self.enabled:
             with self.writer.as_default():
+                hp.hparams_config(hparams=[hp.HParam(k) for k in values],
+                                  metrics=[hp.Metric(m) for m in metrics])
                 hp.hparams(values)
+
+    def end_session(self, step, status="STATUS_SUCCESS"):
+        """The hparams session end (its final metrics are the scalars written before)."""
+        if self.enabled:
+            pb = hparams_summary.session_end_pb(api_pb2.Status.Value(status))
+            with self.writer.as_default(step=int(step)):
+                tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=int(step))
 
     def flush(self):
         if self.enabled:
@@ -90,8 +110,10 @@ class WeightMeans:
 
 
 def selection_counts(summaries, step, counts, names):
-    """How often each candidate tensor's gate was on, as histogram, bar image and text."""
+    """How often each candidate tensor's gate was on, as histogram, bar image and text
+    (non-finite or negative counts, which only a diverged run produces, are shown as 0)."""
     counts = np.asarray(counts, np.float64)
+    counts = np.where(np.isfinite(counts) & (counts > 0), counts, 0.0)
     summaries.histogram(step, "famus/selection_counts",
                         np.repeat(np.arange(len(counts)), counts.astype(np.int64)))
     height = 32
@@ -102,6 +124,11 @@ def selection_counts(summaries, step, counts, names):
     summaries.image(step, "famus/selection_counts_image", bars)
     summaries.text(step, "famus/selection_counts_table",
                    "\n".join(f"{k} {n}: {int(c)}" for k, (n, c) in enumerate(zip(names, counts))))
+
+
+def last_step(logdir):
+    """The largest step of any summary under `logdir` (-1: none)."""
+    return max((e.step for e in _events(logdir) if e.HasField("summary")), default=-1)
 
 
 def _event_files(logdir):
