@@ -62,14 +62,13 @@ class Streams:
         self.truth = truth  # [N] bool, truly clean (all True when unknown)
 
     def _stream(self, arrays, order, batch, skip):
-        # An epoch's stream ends with the epoch (an endless one made the deletion of the
-        # epoch's iterators take 25-65 s on the digits); image files stay endless, since a
-        # file that fails to decode is skipped and the epoch then needs one more.
+        # An epoch's stream ends with the epoch; image files stay endless, since a file that
+        # fails to decode is skipped and the epoch then needs one more. No autotuning: the
+        # epoch's iterators are deleted at its end (pipeline.without_autotune).
         def make(per_replica, shard, skip_batches):
-            return pipeline.train_stream(arrays, per_replica, self.seed, order=order,
-                                         decode_size=self.data.decode_size, shard=shard,
-                                         skip_batches=skip_batches,
-                                         repeat=bool(self.data.decode_size))
+            return pipeline.without_autotune(pipeline.train_stream(
+                arrays, per_replica, self.seed, order=order, decode_size=self.data.decode_size,
+                shard=shard, skip_batches=skip_batches, repeat=bool(self.data.decode_size)))
         return iter(inputs._distributed(self.strategy, make, batch, skip))
 
     def warmup(self, epoch, network, steps, skip):
@@ -101,7 +100,7 @@ def split_input(data, data_cfg, seed, epoch):
     ds = tf.data.Dataset.from_tensor_slices((data.train_images[idx], data.train_labels[idx], idx))
     if data.decode_size:
         ds = images_lib.decode_or_skip(ds, data.decode_size, "split evaluation")
-    return ds.batch(data_cfg.eval_batch_size).prefetch(tf.data.AUTOTUNE), len(idx)
+    return pipeline.without_autotune(ds.batch(data_cfg.eval_batch_size).prefetch(1)), len(idx)
 
 
 def eval_preprocess(data, dtype):

@@ -25,8 +25,7 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
 
     `order`: a precomputed sequence of indices (e.g. class-balanced epochs, see
     data/balanced.py) read in order instead of shuffling; with `repeat=False` the stream
-    ends after it (a stream made for one epoch: an endless one kept the epoch's iterator
-    busy at its deletion, measured at 25-65 s per epoch in Algorithm 2's loop). `decode_size`: the first
+    ends after it (a stream made for one epoch). `decode_size`: the first
     array holds file paths, decoded to uint8 [size, size, 3]; a file that fails to
     decode is skipped, named and counted (images.decode_or_skip; missing files are
     dropped and named at start-up, this is the second guard).
@@ -47,6 +46,16 @@ def train_stream(arrays, batch_size, seed, shuffle_buffer=None, decode_size=None
     if decode_size:
         ds = images_lib.decode_or_skip(ds, decode_size, "training stream")
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def without_autotune(ds):
+    """`ds` without tf.data's autotuning, for the datasets made anew every epoch: an
+    autotuned iterator owns a model thread that its deletion waits for, which took 20-70 s
+    per epoch on a loaded 2-core CPU (measured in Algorithm 2's loop: the main thread
+    blocked in RootDataset::Iterator's destructor)."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def eval_stream(arrays, batch_size, decode_size=None):
