@@ -1,10 +1,12 @@
 """The non-finite guard (famus_tf/train/nonfinite.py): in the graph, the check names the
 first bad quantity and skip mode restores every variable and optimizer slot; end to
 end, a diverging run stops with one line and exit code 1, keeps its good checkpoints,
-exports nothing, and the same command with --on_nonfinite=skip resumes and skips."""
+exports nothing, and the same command with --on_nonfinite=skip resumes and skips; the
+same for Algorithm 2's two-network loops (--meta_set=pseudo_clean)."""
 import glob
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -55,7 +57,13 @@ class GuardTest(absltest.TestCase):
         nonfinite.Guard("stop", ["loss_r"], []).after_call(-1, 0, 10)  # nothing bad: no error
 
 
-class DivergingRunTest(absltest.TestCase):
+# Algorithm 2 on the digits: a warm-up epoch of 1258 // 128 = 9 iterations, then co-training.
+COTRAIN = ["--flagfile=launch/quickstart.cfg", "--meta_set=pseudo_clean", "--warmup_epochs=1",
+           "--epochs=2", "--compare_baseline=false", "--profile_split=false", "--num_segments=0",
+           "--famus=false", "--steps_per_call=4", "--export=false"]
+
+
+class _Stopped(absltest.TestCase):
 
     def assert_stopped(self, code, stderr, model_dir):
         self.assertEqual(code, 1, stderr[-2000:])
@@ -63,6 +71,9 @@ class DivergingRunTest(absltest.TestCase):
         self.assertRegex(stderr, r"^famus_tf.main: error: non-finite .* at step \d+; stopped")
         self.assertFalse(os.path.exists(os.path.join(model_dir, "export")))
         self.assertFalse(os.path.exists(os.path.join(model_dir, "results.json")))
+
+
+class DivergingRunTest(_Stopped):
 
     def test_plain_with_a_huge_lr_stops_at_once(self):
         model_dir = self.create_tempdir().full_path
@@ -98,6 +109,45 @@ class DivergingRunTest(absltest.TestCase):
         self.assertEqual(skipped[-1], (8, 4.0))
         results = json.load(open(os.path.join(model_dir, "results.json")))
         self.assertEqual(results["steps"], 8)
+
+
+class DivergingCoTrainingTest(_Stopped):
+    """The guard of the two-network loops: one check over both networks per iteration."""
+
+    def test_warmup_with_a_huge_lr_stops_at_once(self):
+        model_dir = self.create_tempdir().full_path
+        code, stderr = run_main_in_process(*COTRAIN, "--lr=1e6", "--max_steps=4",
+                                           f"--model_dir={model_dir}")
+        self.assert_stopped(code, stderr, model_dir)
+        self.assertRegex(stderr, r"non-finite network [12]'s ")
+        self.assertEqual(glob.glob(os.path.join(model_dir, "ckpt-*")), [])
+
+    def test_cotraining_stops_keeps_good_checkpoints_and_resumes_skipping(self):
+        model_dir = self.create_tempdir().full_path
+        # lr 0.1 in the warm-up epoch (steps 1-9), 1e29 from the co-training epoch on.
+        args = COTRAIN + ["--max_steps=12", "--checkpoint_every=3", "--lr_epochs=1",
+                          "--lr_decay=1e30", f"--model_dir={model_dir}"]
+        code, stderr = run_main_in_process(*args)
+        self.assert_stopped(code, stderr, model_dir)
+        step = int(re.search(r"at step (\d+);", stderr).group(1))
+        self.assertIn(step, (10, 11, 12))
+        self.assertEqual(tf.train.latest_checkpoint(model_dir), os.path.join(model_dir, "ckpt-9"))
+        for name, value in final_variables(model_dir).items():
+            self.assertTrue(np.isfinite(value).all(), name)
+
+        code, stderr = run_main_in_process(*args, "--on_nonfinite=skip")
+        self.assertEqual(code, 0, stderr[-2000:])
+        self.assertEqual(tf.train.latest_checkpoint(model_dir), os.path.join(model_dir, "ckpt-12"))
+        after = final_variables(model_dir)
+        for name, value in after.items():
+            self.assertTrue(np.isfinite(value).all(), name)
+        skipped = read_scalars(os.path.join(model_dir, "tensorboard"))["train/nonfinite_skipped"]
+        self.assertEqual(skipped[-1][0], 12)
+        # the stopped step and every later one at the huge rate are skipped
+        self.assertEqual(skipped[-1][1], 13 - step)
+        counter = [v for name, v in after.items() if "nonfinite_skipped" in name]
+        self.assertEqual([int(v) for v in counter], [13 - step])
+        self.assertEqual(json.load(open(os.path.join(model_dir, "results.json")))["steps"], 12)
 
 
 if __name__ == "__main__":

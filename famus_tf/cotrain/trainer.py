@@ -88,12 +88,13 @@ class CoTrainer(Trainer):
             self.best = tf.Variable(0.0, dtype=tf.float64, name="best_top1")
             self.counts = [tf.Variable(tf.zeros([self.num_candidates], tf.float64),
                                        name=f"selection_counts_{k + 1}") for k in NETS]
+            self.skipped = tf.Variable(0, dtype=tf.int64, name="nonfinite_skipped")
         self.epoch_var = tf.Variable(0, dtype=tf.int64, name="epoch")
         self.pos_var = tf.Variable(0, dtype=tf.int64, name="position_in_epoch")
         self.split_epoch = tf.Variable(-1, dtype=tf.int64, name="split_epoch")
         self.splits = [split_state.SplitState(self.num_examples) for _ in NETS]
         trackables = dict(best_top1=self.best, epoch=self.epoch_var, position=self.pos_var,
-                          split_epoch=self.split_epoch)
+                          split_epoch=self.split_epoch, nonfinite_skipped=self.skipped)
         for k in NETS:
             trackables[f"net{k + 1}"] = tf.train.Checkpoint(**self.learners[k].trackables())
             trackables[f"split{k + 1}"] = self.splits[k].trackables()
@@ -156,7 +157,7 @@ class CoTrainer(Trainer):
             if done:
                 self.epoch_var.assign(epoch + 1)
                 self.pos_var.assign(0)
-            self.manager.save(checkpoint_number=self.step)
+            checkpoint.save(self.manager, self.step)
         final = self.finish()
         self.clean_up()
         final["history"] = history
@@ -178,7 +179,7 @@ class CoTrainer(Trainer):
         if epoch < self.exp.cotrain.warmup_epochs:
             steps = streams.warmup_steps(self.data, self.exp.data.batch_size)
             its = tuple(self.streams_of.warmup(epoch, k, steps, pos) for k in NETS)
-            call = lambda n: self.warmup_loop(its, n)  # noqa: E731
+            call, guard = (lambda n: self.warmup_loop(its, n)), self.warmup_guard  # noqa: E731
         else:
             train_splits = self.epoch_splits(epoch, last)
             b = self.exp.data.batch_size
@@ -186,12 +187,14 @@ class CoTrainer(Trainer):
                         for s in train_splits)
             its = tuple(self.streams_of.cotrain(epoch, k, train_splits[k], steps, pos,
                                                 self.with_meta) for k in NETS)
-            call = lambda n: self.cotrain_loop(its, n)  # noqa: E731
-        return last, self._iterate(epoch, pos, steps, call, last)
+            call, guard = (lambda n: self.cotrain_loop(its, n)), self.cotrain_guard  # noqa: E731
+        return last, self._iterate(epoch, pos, steps, call, guard, last)
 
-    def _iterate(self, epoch, pos, steps, call, last):
+    def _iterate(self, epoch, pos, steps, call, guard, last):
         """Runs iterations pos..steps-1 (or up to the run's last step) in multi-step calls,
-        writing the training scalars and the checkpoints; True if the epoch ended."""
+        writing the training scalars and the checkpoints; True if the epoch ended. A
+        non-finite iteration stops the run before any save or is skipped (`guard`,
+        train/nonfinite.py), as in the one-network loop."""
         run = self.exp.run
         bar = progress(epoch, run.epochs, steps, pos)
         end = min(steps, pos + self.total - self.step)
@@ -200,17 +203,20 @@ class CoTrainer(Trainer):
                     run.checkpoint_every - self.step % run.checkpoint_every)
             t0 = time.perf_counter()
             lr = float(self.learner.learning_rate())
-            out = call(tf.constant(n))
+            out, first_bad, code, skipped = call(tf.constant(n))
+            guard.after_call(first_bad, code, self.step)  # stop mode: raises, saves nothing
             ms = (time.perf_counter() - t0) * 1000.0 / n
             self.step, pos = self.step + n, pos + n
             self.pos_var.assign(pos)
-            scal = last.add_call(out, n, self.counts)
+            scal = last.add_call(out, max(n - int(skipped), 1), self.counts)
             scal.update({"train/ms_per_step": ms, "train/lr": lr})
+            if guard.mode == "skip":
+                scal["train/nonfinite_skipped"] = float(self.skipped.assign_add(int(skipped)))
             self.summaries.scalars(self.step, scal)
             bar.update(pos, {k.replace("net1/", ""): v for k, v in scal.items()  # network 1's
                              if not k.startswith("net2/")})
             if self.step % run.checkpoint_every == 0:
-                self.manager.save(checkpoint_number=self.step)
+                checkpoint.save(self.manager, self.step)
         return pos >= steps
 
     def epoch_splits(self, epoch, last):
@@ -221,7 +227,7 @@ class CoTrainer(Trainer):
             for k in NETS:
                 self.splits[k].assign(self.split_of(k, epoch))
             self.split_epoch.assign(epoch)
-            self.manager.save(checkpoint_number=self.step)
+            checkpoint.save(self.manager, self.step)
             last.split_seconds = time.perf_counter() - t0
         made = [s.value() for s in self.splits]
         last.splits = made

@@ -62,29 +62,23 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
             m = train_step(prep(x, 11), y)
         return m, is_clean
 
-    def body(i, sums, gates, weights, clean, first_bad, bad_code, skipped):
+    def iteration():
         args = tuple(next(train_it)) + (tuple(next(meta_it)) if meta_it is not None else ())
-        snapshot = guard.snapshot()
         m, is_clean = distribute.run_step(strategy, replica_step, args)
-        code = guard.check(m)
-        with tf.control_dependencies([guard.undo(code, snapshot)]):
-            ok = tf.equal(code, 0)
+        return m, (m, is_clean)
+
+    def add(state, out, ok):
+        (sums, gates, weights, _), (m, is_clean) = state, out
         keep = lambda v: tf.where(ok, tf.cast(v, dtype), tf.zeros_like(v, dtype))  # noqa: E731
-        sums = {k: sums[k] + keep(m[k]) for k in names}
-        g = keep(m.get("gates", tf.zeros([num_candidates], dtype)))
-        w = tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype)
-        new_bad = tf.logical_and(first_bad < 0, tf.logical_not(ok))
-        return (i + 1, sums, gates + g, w, is_clean, tf.where(new_bad, i, first_bad),
-                tf.where(new_bad, code, bad_code), skipped + tf.cast(tf.logical_not(ok), tf.int32))
+        return ({k: sums[k] + keep(m[k]) for k in names},
+                gates + keep(m.get("gates", tf.zeros([num_candidates], dtype))),
+                tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype), is_clean)
 
     def run(n):
-        def cond(i, *state):  # stop mode: the call ends at its first bad step
-            return tf.logical_and(i < n, state[4] < 0) if guard.mode == "stop" else i < n
-
-        init = (tf.constant(0), {k: tf.zeros([], dtype) for k in names},
-                tf.zeros([num_candidates], dtype), tf.zeros([batch], dtype), tf.zeros([batch], tf.bool),
-                tf.constant(-1), tf.constant(0), tf.constant(0))
-        return tf.while_loop(cond, body, init)[1:]
+        init = ({k: tf.zeros([], dtype) for k in names}, tf.zeros([num_candidates], dtype),
+                tf.zeros([batch], dtype), tf.zeros([batch], tf.bool))
+        state, first_bad, code, skipped = nonfinite.guarded_loop(guard, n, iteration, add, init)
+        return (*state, first_bad, code, skipped)
 
     return run
 

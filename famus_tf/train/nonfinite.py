@@ -24,8 +24,10 @@ reads the first bad step and its code once per call (`Guard.after_call`).
 A training loop uses it as: `guard = Guard(mode, quantities, state)`, in the loop body
 `snap = guard.snapshot()`, the step, `code = guard.check(metrics)`,
 `guard.undo(code, snap)`; after the call `guard.after_call(first_bad, code, step)`.
-`for_learner` builds the guard of a MetaLearner; a co-training loop with two learners
-concatenates their quantities and states.
+`for_learner` builds the guard of a MetaLearner; `for_learners` the one guard of a
+co-training iteration (network 1's step, then network 2's): the learners' quantities and
+states concatenated, the quantities named by network. `guarded_loop` is such a loop body
+in a `tf.while_loop`, for loops whose iteration is not the one-network step.
 """
 import keras
 import tensorflow as tf
@@ -35,6 +37,7 @@ MODES = ("stop", "skip")
 # Scalar metrics of a step that are losses, and how the messages name them.
 METRIC_LABELS = {"loss": "training loss", "val_loss": "meta (validation) loss",
                  "loss_r": "sampler loss", "loss_g": "gradient-matching loss",
+                 "loss_u": "unlabeled (co-guess) loss",
                  "example_weights": "example weights (the meta-gradient's phi)"}
 
 
@@ -127,13 +130,54 @@ class Guard:
             f"--meta_lr and run the same command to resume, or use --on_nonfinite=skip.")
 
 
-def for_learner(mode, learner):
-    """The guard of a MetaLearner's step: its losses, then the base network, the meta
-    model and the samplers (the updates they received)."""
+def for_learner(mode, learner, metrics=None):
+    """The guard of a MetaLearner's step: its losses (`metrics`: the names the step
+    returns; default those of `train_step`), then the base network, the meta model and
+    the samplers (the updates they received)."""
     meta_vars = list(learner.method.meta_variables) if learner.method is not None else []
     groups = [("base network update", learner.model.variables),
               ("meta-gradient update of the meta model", meta_vars),
               ("sampler update", learner.sampler_variables)]
-    metrics = learner.scalar_metrics() + (["example_weights"] if learner.method is not None else [])
+    if metrics is None:
+        metrics = learner.scalar_metrics() + (["example_weights"] if learner.method is not None else [])
     return Guard(mode, metrics, groups,
                  state_variables(learner.trackables().values()))
+
+
+def for_learners(mode, learners, metrics):
+    """One guard over the steps of several learners run in one iteration (co-training:
+    network 1's step, then network 2's). `check` takes {f"net{k + 1}/{name}": value}
+    for the `metrics` each step returns; a quantity is named "network k's ...";
+    skip mode restores every learner's state when any quantity is non-finite."""
+    parts = [for_learner(mode, learner, metrics) for learner in learners]
+    guard = Guard(mode, (), ())
+    guard.metrics = [f"net{k + 1}/{m}" for k, p in enumerate(parts) for m in p.metrics]
+    guard.groups = [(f"network {k + 1}'s {label}", vs) for k, p in enumerate(parts)
+                    for label, vs in p.groups]
+    guard.quantities = ([f"network {k + 1}'s {METRIC_LABELS[m]}" for k, p in enumerate(parts)
+                         for m in p.metrics] + [label for label, _ in guard.groups])
+    guard.state = [v for p in parts for v in p.state]
+    return guard
+
+
+def guarded_loop(guard, n, iteration, add, init):
+    """Runs `n` guarded iterations in one `tf.while_loop` (stop mode: up to the first bad
+    one). `iteration()` runs one iteration and returns (the metrics `guard.check` reads,
+    its outputs); `add(state, outputs, ok)` folds them into the loop state (`ok` False:
+    the iteration was bad, leave it out of sums). Returns (state, index in the call of
+    the first bad iteration or -1, its code, the number of bad iterations)."""
+    def body(i, state, first_bad, bad_code, skipped):
+        snapshot = guard.snapshot()
+        checked, outputs = iteration()
+        code = guard.check(checked)
+        with tf.control_dependencies([guard.undo(code, snapshot)]):
+            ok = tf.equal(code, 0)
+        new_bad = tf.logical_and(first_bad < 0, tf.logical_not(ok))
+        return (i + 1, add(state, outputs, ok), tf.where(new_bad, i, first_bad),
+                tf.where(new_bad, code, bad_code), skipped + tf.cast(tf.logical_not(ok), tf.int32))
+
+    def cond(i, state, first_bad, *_):
+        return tf.logical_and(i < n, first_bad < 0) if guard.mode == "stop" else i < n
+
+    init = (tf.constant(0), init, tf.constant(-1), tf.constant(0), tf.constant(0))
+    return tf.while_loop(cond, body, init)[1:]
