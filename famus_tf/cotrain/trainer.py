@@ -27,7 +27,6 @@ import dataclasses
 import os
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -135,33 +134,18 @@ class CoTrainer(Trainer):
         self.splitter = None
 
     # -- the epochs --------------------------------------------------------------------
-    def run(self):
-        """Trains epoch by epoch from the last checkpoint; returns the final results."""
-        keras.utils.set_random_seed(self.exp.run.seed)
-        if self.chief:
-            checkpoint.check_and_write_config(self.exp.run.model_dir, self.exp.as_dict())
-        self.build()
-        self.restore()
-        self.open_summaries()
-        self.compile_loop()
-        self.build_evaluators()
-        history = []
-        while (int(self.epoch_var.numpy()) < self.exp.run.epochs and self.step < self.total
-               and not self.exp.run.export_only):
-            epoch, pos = int(self.epoch_var.numpy()), int(self.pos_var.numpy())
-            t_epoch = time.perf_counter()
-            last, done = self.train_epoch(epoch, pos)
-            result = self.evaluate(epoch, time.perf_counter() - t_epoch)
-            self.write_summaries(result, last)
-            history.append(result)
-            if done:
-                self.epoch_var.assign(epoch + 1)
-                self.pos_var.assign(0)
-            checkpoint.save(self.manager, self.step)
-        final = self.finish()
-        self.clean_up()
-        final["history"] = history
-        return final
+    def position(self):
+        """(epoch, iteration within it) from the checkpointed counters (co-training epochs
+        differ in length), or None when the run is done."""
+        epoch = int(self.epoch_var.numpy())
+        if epoch >= self.exp.run.epochs or self.step >= self.total:
+            return None
+        return epoch, int(self.pos_var.numpy())
+
+    def end_epoch(self, last):
+        if last.finished:
+            self.epoch_var.assign_add(1)
+            self.pos_var.assign(0)
 
     def set_epoch(self, epoch):
         """The epoch's learning rate (step schedule by epoch) and ramped lambda_u."""
@@ -173,7 +157,8 @@ class CoTrainer(Trainer):
         self.lambda_u.assign(tf.cast(ramp, tf.float64))
 
     def train_epoch(self, epoch, pos):
-        """Epoch `epoch` from iteration `pos`; returns (summary inputs, epoch finished)."""
+        """Epoch `epoch` from iteration `pos`; returns the summary inputs (`finished`: the
+        epoch ended, not the run's last step inside it)."""
         self.set_epoch(epoch)
         last = epoch_log.EpochRecord(weighted=self.exp.meta.method in ("mwnet", "l2r"))
         if epoch < self.exp.cotrain.warmup_epochs:
@@ -188,7 +173,8 @@ class CoTrainer(Trainer):
             its = tuple(self.streams_of.cotrain(epoch, k, train_splits[k], steps, pos,
                                                 self.with_meta) for k in NETS)
             call, guard = (lambda n: self.cotrain_loop(its, n)), self.cotrain_guard  # noqa: E731
-        return last, self._iterate(epoch, pos, steps, call, guard, last)
+        last.finished = self._iterate(epoch, pos, steps, call, guard, last)
+        return last
 
     def _iterate(self, epoch, pos, steps, call, guard, last):
         """Runs iterations pos..steps-1 (or up to the run's last step) in multi-step calls,

@@ -106,6 +106,27 @@ class Trainer:
 
     def run(self):
         """Trains epoch by epoch from the last checkpoint; returns the final results."""
+        self.start()
+        history = []
+        while not self.exp.run.export_only and (where := self.position()) is not None:
+            epoch, pos = where
+            t_epoch = time.perf_counter()
+            last = self.train_epoch(epoch, pos)
+            result = self.evaluate(epoch, time.perf_counter() - t_epoch)
+            self.write_summaries(result, last)
+            history.append(result)
+            self.end_epoch(last)
+            checkpoint.save(self.manager, self.step)
+        final = self.finish()
+        self.clean_up()
+        final["history"] = history
+        return final
+
+    # -- the parts ----------------------------------------------------------------------
+
+    def start(self):
+        """Seeds, config.json (refusing another configuration's checkpoint), the class
+        names, the networks, the restored state, the summaries, the loop, the evaluators."""
         keras.utils.set_random_seed(self.exp.run.seed)
         if self.chief:
             checkpoint.check_and_write_config(self.exp.run.model_dir, self.exp.as_dict())
@@ -115,21 +136,13 @@ class Trainer:
         self.open_summaries()
         self.compile_loop()
         self.build_evaluators()
-        history = []
-        while self.step < self.total and not self.exp.run.export_only:
-            epoch, pos = divmod(self.step, self.steps_per_epoch)
-            t_epoch = time.perf_counter()
-            last = self.train_epoch(epoch, pos)
-            result = self.evaluate(epoch, time.perf_counter() - t_epoch)
-            self.write_summaries(result, last)
-            history.append(result)
-            checkpoint.save(self.manager, self.step)
-        final = self.finish()
-        self.clean_up()
-        final["history"] = history
-        return final
 
-    # -- the parts ----------------------------------------------------------------------
+    def position(self):
+        """(epoch, step within it) to train next, or None when the run is done."""
+        return divmod(self.step, self.steps_per_epoch) if self.step < self.total else None
+
+    def end_epoch(self, last):
+        """After an epoch's (or a part epoch's) summaries, before its checkpoint."""
 
     def optim_config(self):
         """The base optimiser's config, epoch boundaries (--lr_epochs) added as iterations."""
