@@ -69,6 +69,19 @@ class DigitsTest(absltest.TestCase):
         np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
         self.assertFalse(np.allclose(nets[0], nets[1]))  # two different networks
 
+    def assert_suspects(self, model_dir):
+        """suspects.csv ranks by the ensemble; its clean_prob column is the last split's (mean
+        of the two networks'), lower on truly mislabelled examples."""
+        from famus_tf.train import suspects
+        rows = suspects.read_suspects(os.path.join(model_dir, suspects.FILE))
+        self.assertLen(rows, 1258)
+        noise = np.load(os.path.join(model_dir, "noisy_labels.npz"))
+        wrong = noise["noisy"] != noise["clean"]
+        c = np.array([float(r["clean_prob"]) for r in sorted(rows, key=lambda r: int(r["index"]))])
+        self.assertTrue(np.all((c >= 0) & (c <= 1)))
+        self.assertLess(c[wrong].mean(), c[~wrong].mean())
+        self.assertEqual({r["weight"] for r in rows}, {""})  # two weighting networks: none shown
+
     def test_run_split_statistics_export_and_exact_resume(self):
         straight = self.create_tempdir().full_path
         out = run_main(*DIGITS, f"--model_dir={straight}")
@@ -96,6 +109,7 @@ class DigitsTest(absltest.TestCase):
         from sklearn.datasets import load_digits
         images = np.clip(load_digits().images[:16] * 16, 0, 255).astype(np.uint8)[..., None]
         self.assert_ensemble_export(straight, images)
+        self.assert_suspects(straight)
 
         # SIGKILL in the middle of the co-training epoch (after the split was saved), resume.
         killed = self.create_tempdir().full_path

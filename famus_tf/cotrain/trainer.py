@@ -142,6 +142,16 @@ class CoTrainer(Trainer):
             return None
         return epoch, int(self.pos_var.numpy())
 
+    def suspect_scoring(self):
+        """The ensemble ranks the suspects; the clean probability is the mean of the two
+        networks' last split (NaN where not evaluated, or before the first split)."""
+        if int(self.split_epoch.numpy()) < 0:
+            return self.ensemble, None, None
+        splits = [s.value() for s in self.splits]
+        c = np.mean([sp.clean_prob for sp in splits], axis=0)
+        c[~np.logical_and.reduce([sp.evaluated for sp in splits])] = np.nan
+        return self.ensemble, None, c
+
     def end_epoch(self, last):
         if last.finished:
             self.epoch_var.assign_add(1)

@@ -144,6 +144,11 @@ class Trainer:
     def end_epoch(self, last):
         """After an epoch's (or a part epoch's) summaries, before its checkpoint."""
 
+    def suspect_scoring(self):
+        """(network, MetaLearner of the weight column or None, [N] clean probabilities or
+        None) of suspects.csv (train/suspects.py)."""
+        return self.model, self.learner, None
+
     def optim_config(self):
         """The base optimiser's config, epoch boundaries (--lr_epochs) added as iterations."""
         exp = self.exp

@@ -17,6 +17,12 @@ learns to on noisy data) sorting by w_i ascending gives the same order as s_i. O
 methods leave the weight column empty. Rows: rank, index (into the training set), path
 (image files; empty for arrays), given and predicted label and class name, p_given,
 p_predicted, weight, score. Unreadable image files are skipped (the pipeline names them).
+With Algorithm 2 (--meta_set=pseudo_clean) the final network is the two networks'
+ensemble (mean logits, as evaluated and exported), the weight column is empty (each
+network has its own weighting network) and `clean_prob` is the last split's clean
+probability, the mean of the two networks' GMM posteriors (empty where an example was
+not evaluated, and for the one-network methods). The trainer says which network scores
+and which clean probabilities exist (`Trainer.suspect_scoring`).
 Each epoch TensorBoard shows the most suspect of a fixed sample of training examples
 with their given and predicted classes (`summarise`).
 """
@@ -32,7 +38,7 @@ from famus_tf.meta.weighting import example_weights
 
 FILE = "suspects.csv"
 COLUMNS = ("rank", "index", "path", "given", "given_name", "predicted", "predicted_name",
-           "p_given", "p_predicted", "weight", "score")
+           "p_given", "p_predicted", "weight", "clean_prob", "score")
 
 
 def score_examples(model, learner, data, batch_size, logit_scale=1.0, index=None):
@@ -41,7 +47,7 @@ def score_examples(model, learner, data, batch_size, logit_scale=1.0, index=None
     in the export)."""
     dtype = model.trainable_variables[0].dtype
     crop = data.image_shape[0] if data.decode_size else None
-    net = getattr(learner.method, "net", None) if learner.method is not None else None
+    net = getattr(learner.method, "net", None) if learner and learner.method is not None else None
     if index is None:
         index = np.arange(len(data.train_labels), dtype=np.int64)
     stream = pipeline.eval_stream((data.train_images[index], data.train_labels[index], index),
@@ -79,14 +85,18 @@ def _scale(exp):
 def write_for(trainer):
     """Writes the suspects.csv of a finished training.loop.Trainer; returns its path."""
     exp = trainer.exp
-    path = write_suspects(exp.run.model_dir, trainer.model, trainer.learner, trainer.data,
-                          exp.data.eval_batch_size, _scale(exp))
+    model, learner, clean_prob = trainer.suspect_scoring()
+    path = write_suspects(exp.run.model_dir, model, learner, trainer.data,
+                          exp.data.eval_batch_size, _scale(exp), clean_prob)
     logging.info("suspected label errors, most suspect first: %s", path)
     return path
 
 
-def write_suspects(model_dir, model, learner, data, batch_size=256, logit_scale=1.0):
-    """Writes MODEL_DIR/suspects.csv; returns its path."""
+def write_suspects(model_dir, model, learner, data, batch_size=256, logit_scale=1.0,
+                   clean_prob=None):
+    """Writes MODEL_DIR/suspects.csv; returns its path. `learner`: the MetaLearner whose
+    weighting network gives the weight column (None: empty); `clean_prob`: [N] clean
+    probabilities of the training examples (NaN: unknown) or None."""
     s = score_examples(model, learner, data, batch_size, logit_scale)
     labels = np.asarray(data.train_labels)[s["index"]]
     order, score = rank(labels, s["probs"])
@@ -100,10 +110,15 @@ def write_suspects(model_dir, model, learner, data, batch_size=256, logit_scale=
             i, p = int(s["index"][j]), s["probs"][j]
             y, pred = int(labels[j]), int(np.argmax(p))
             w = s["weight"][j]
+            c = np.nan if clean_prob is None else clean_prob[i]
             out.writerow([r, i, "" if paths is None else str(paths[i]), y, names[y], pred,
-                          names[pred], f"{p[y]:.6f}", f"{p[pred]:.6f}",
-                          "" if np.isnan(w) else f"{w:.6f}", f"{score[j]:.6f}"])
+                          names[pred], f"{p[y]:.6f}", f"{p[pred]:.6f}", _optional(w),
+                          _optional(c), f"{score[j]:.6f}"])
     return path
+
+
+def _optional(value):
+    return "" if np.isnan(value) else f"{value:.6f}"
 
 
 def image_grid(images):
@@ -128,8 +143,8 @@ def summarise(trainer, step, sample=512, top=16):
         return
     n = len(data.train_labels)
     pick = np.sort(np.random.default_rng(exp.run.seed).permutation(n)[:sample])
-    s = score_examples(trainer.model, trainer.learner, data, exp.data.eval_batch_size,
-                       _scale(exp), pick)
+    model, learner, _ = trainer.suspect_scoring()
+    s = score_examples(model, learner, data, exp.data.eval_batch_size, _scale(exp), pick)
     labels = data.train_labels[s["index"]]
     order, score = rank(labels, s["probs"])
     chosen = order[:top]
