@@ -5,9 +5,10 @@ or flagfile into such a line.
 Exit codes: 2 bad input, found before any work; 1 a fault during the run; 3 a worker
 of a multi-worker cluster was lost.
 """
+import os
 import sys
 
-from absl import flags
+from absl import app, flags, logging
 
 BAD_INPUT, FAULT, LOST_WORKER = 2, 1, 3
 
@@ -20,6 +21,24 @@ def fail(prog, message, code=BAD_INPUT):
 
 OWN_MODULES = ("flags", "famus_tf", "__main__")  # where the project's flags are defined
 HELP_ARGS = ("--help", "-help", "-h", "--helpshort", "-helpshort", "-?")
+
+
+def run_and_exit(main, flags_parser):
+    """`absl.app.run(main)` for a `python -m` entry point, then the process ends without
+    tearing TensorFlow down: deleting a long-lived autotuned tf.data iterator waits for its
+    model thread (up to a minute on TF 2.21, measured 20 s after a 4-epoch digits run),
+    and everything the run writes is closed and flushed before `main` returns."""
+    try:
+        app.run(main, flags_parser=flags_parser)
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, (int, type(None))):
+            print(e.code, file=sys.stderr)
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _shown(value):

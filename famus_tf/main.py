@@ -28,7 +28,7 @@ import dataclasses  # noqa: E402
 import logging as std_logging  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import flags as famus_flags  # noqa: E402
 from famus_tf import cli  # noqa: E402
@@ -280,4 +280,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    cli.run_and_exit(main, parse_flags)

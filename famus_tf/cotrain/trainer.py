@@ -36,7 +36,7 @@ from famus_tf.cotrain import divide, ensemble, epoch_log, losses, split_state, s
 from famus_tf.meta.step import MetaLearner
 from famus_tf.train import checkpoint, distribute, evaluate
 from famus_tf.train.export import export_classifier
-from famus_tf.train.loop import Trainer, _fingerprint
+from famus_tf.train.loop import Trainer
 from famus_tf.train.progress import progress
 
 NETS = (0, 1)
@@ -260,32 +260,29 @@ class CoTrainer(Trainer):
         self.num_candidates = saved
         self.split_stats = epoch_log.write_epoch(self, result, last) or self.split_stats
 
+    def final_model(self):
+        return self.ensemble
+
     def finish(self):
-        final = self.evaluator.run()
-        final.update(best_top1=float(self.best.numpy()), last_top1=final["top1"], steps=self.step,
-                     variables_sha1=_fingerprint(self.ensemble))
-        for name, ev in self.extra_evaluators.items():
-            final[name] = ev.run()
+        """The ensemble's final results, export and suspects (Trainer.finish), each
+        network's test results, and the last split's statistics."""
+        final = super().finish()
         for k, (ev, extra) in enumerate(self.net_evaluators):
             final[f"net{k + 1}"] = {"test": ev.run(), **{name: e.run() for name, e in extra.items()}}
         if self.split_stats is None and int(self.split_epoch.numpy()) >= 0:
             self.split_stats = epoch_log.split_statistics([s.value() for s in self.splits], self.truth)
         if self.split_stats is not None:
             final["split"] = self.split_stats
-        if (self.exp.run.export or self.exp.run.export_only) and self.chief:
-            final["export_dir"] = self.export()
-        final["tensorboard"] = os.path.join(self.exp.run.model_dir, "tensorboard")
         return final
 
     def export(self):
-        """The ensemble at MODEL_DIR/export, each network at MODEL_DIR/export_net{1,2}."""
+        """Each network at MODEL_DIR/export_net{1,2}, then the ensemble at MODEL_DIR/export."""
         d, root = self.data, self.exp.run.model_dir
         scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
         for k, model in enumerate(self.models):
             export_classifier(model, os.path.join(root, f"export_net{k + 1}"), d.mean, d.std,
-                              d.image_shape, logit_scale=scale)
-        return export_classifier(self.ensemble, os.path.join(root, "export"), d.mean, d.std,
-                                 d.image_shape, logit_scale=scale)
+                              d.image_shape, logit_scale=scale, class_names=d.class_names)
+        return super().export()
 
 
 def _break_ties(split):

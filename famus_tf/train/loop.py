@@ -144,10 +144,14 @@ class Trainer:
     def end_epoch(self, last):
         """After an epoch's (or a part epoch's) summaries, before its checkpoint."""
 
+    def final_model(self):
+        """The network that is evaluated as `test/...`, fingerprinted and exported."""
+        return self.model
+
     def suspect_scoring(self):
         """(network, MetaLearner of the weight column or None, [N] clean probabilities or
         None) of suspects.csv (train/suspects.py)."""
-        return self.model, self.learner, None
+        return self.final_model(), self.learner, None
 
     def optim_config(self):
         """The base optimiser's config, epoch boundaries (--lr_epochs) added as iterations."""
@@ -336,7 +340,7 @@ class Trainer:
         """The final evaluation, the variables' fingerprint and the export."""
         final = self.evaluator.run()
         final.update(best_top1=float(self.best.numpy()), last_top1=final["top1"], steps=self.step,
-                     variables_sha1=_fingerprint(self.model))
+                     variables_sha1=_fingerprint(self.final_model()))
         logging.info("final variables sha1 %s%s", final["variables_sha1"],
                      " (equal on every worker)" if _workers(self.strategy) > 1 else "")
         for name, ev in self.extra_evaluators.items():
@@ -353,8 +357,9 @@ class Trainer:
         scale = self.exp.meta.ldam_scale if self.exp.run.head == "cosine" else 1.0
         path = os.path.join(self.exp.run.model_dir, "export")
         try:
-            return export_classifier(self.model, path, data.mean, data.std, data.image_shape,
-                                     logit_scale=scale, class_names=data.class_names)
+            return export_classifier(self.final_model(), path, data.mean, data.std,
+                                     data.image_shape, logit_scale=scale,
+                                     class_names=data.class_names)
         except (tf.errors.OpError, OSError) as e:
             raise checkpoint.SaveFailed(f"exporting the SavedModel to {path} failed: "
                                         f"{checkpoint.first_line(e)}; the checkpoints are kept, "
