@@ -10,22 +10,11 @@ losses and updates; skip mode undoes the whole iteration and leaves it out of th
 """
 import tensorflow as tf
 
-from famus_tf.data import augment, pipeline
-from famus_tf.meta import replicas
 from famus_tf.train import distribute, nonfinite
+from famus_tf.train.loop import make_prep
 
 WARMUP_METRICS = ("loss", "accuracy")
 WARMUP_STREAM = 11  # the augmentation stream of the warm-up batches (as the one-network loop)
-
-
-def make_prep(learner, data, augmentation):
-    """prep(images uint8, stream) -> normalised, augmented float images; the draws are a
-    function of (learner's step, stream, replica) (famus_tf/counter_rng.py)."""
-    def prep(x, stream):
-        x = pipeline.preprocess(x, data.mean, data.std, learner.dtype)
-        stream = stream + 1000 * replicas.replica_id()
-        return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
-    return prep
 
 
 def _checked(outputs, names):
@@ -40,7 +29,7 @@ def _keep(ok, value):
 def build(trainer):
     """(warmup_loop(iterators, n), cotrain_loop(iterators, n)) of a CoTrainer; sets its
     `warmup_guard` and `cotrain_guard` (train/nonfinite.py)."""
-    preps = [make_prep(lr, trainer.data, trainer.exp.data.augment) for lr in trainer.learners]
+    preps = [make_prep(lr, trainer.data.mean, trainer.data.std, trainer.exp.data.augment) for lr in trainer.learners]
     return _warmup(trainer, preps), _cotrain(trainer, preps)
 
 

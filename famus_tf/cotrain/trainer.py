@@ -31,10 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from famus_tf import models
 from famus_tf.cotrain import divide, ensemble, epoch_log, losses, split_state, streams
-from famus_tf.meta.step import MetaLearner
-from famus_tf.train import checkpoint, distribute, evaluate
+from famus_tf.train import checkpoint
 from famus_tf.train.export import export_classifier
 from famus_tf.train.loop import Trainer
 from famus_tf.train.progress import progress
@@ -59,21 +57,11 @@ class CoTrainer(Trainer):
         return dataclasses.replace(self.exp.optim, lr_boundaries=())
 
     def build(self):
-        run, data = self.exp.run, self.data
-        meta = self.meta_config()
+        data, meta = self.data, self.meta_config()
         with self.strategy.scope():
-            self.models, self.learners = [], []
-            for k in NETS:
-                model = models.build_model(run.model, data.num_classes, data.image_shape,
-                                           run.weights_path, run.head)
-                if run.sync_batchnorm:
-                    distribute.sync_batchnorm(model)
-                self.models.append(model)
-                # each network its own gate-noise seed
-                self.learners.append(MetaLearner(model, data.num_classes,
-                                                 dataclasses.replace(meta, seed=meta.seed + k),
-                                                 self.optim_config(), self.class_counts(),
-                                                 cotrain=self.exp.cotrain))
+            # each network its own gate-noise seed
+            self.models, self.learners = map(list, zip(*(
+                self.network(dataclasses.replace(meta, seed=meta.seed + k)) for k in NETS)))
             self.lambda_u = tf.Variable(0.0, dtype=tf.float64, trainable=False, name="lambda_u")
         self.model, self.learner = self.models[0], self.learners[0]
         self.ensemble = ensemble.average(self.models, data.image_shape)
@@ -119,18 +107,8 @@ class CoTrainer(Trainer):
     def build_evaluators(self):
         """Evaluators of the test set and the extra test sets: the ensemble's, and each
         network's (`net_evaluators`)."""
-        d, exp = self.data, self.exp
-        crop = d.image_shape[0] if d.decode_size else None
-
-        def evaluators(model):
-            def make(x, y):
-                return evaluate.Evaluator(model, x, y, d.mean, d.std, exp.data.eval_batch_size,
-                                          d.decode_size, crop)
-            return make(d.test_images, d.test_labels), {
-                name: make(x, y) for name, (x, y) in d.extra_tests.items()}
-
-        self.evaluator, self.extra_evaluators = evaluators(self.ensemble)
-        self.net_evaluators = [evaluators(m) for m in self.models]
+        self.evaluator, self.extra_evaluators = self.evaluators(self.ensemble)
+        self.net_evaluators = [self.evaluators(m) for m in self.models]
         self.splitter = None
 
     # -- the epochs --------------------------------------------------------------------

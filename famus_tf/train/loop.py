@@ -37,6 +37,17 @@ from famus_tf.train.summaries import (Summaries, WeightMeans, last_step, selecti
                                       weight_histograms)
 
 
+def make_prep(learner, mean, std, augmentation):
+    """prep(images uint8, stream) -> normalised, augmented float images of `learner`'s
+    dtype; the draws are a function of (learner's step, stream, replica), so each replica
+    has its own crops (famus_tf/counter_rng.py)."""
+    def prep(x, stream):
+        x = pipeline.preprocess(x, mean, std, learner.dtype)
+        stream = stream + 1000 * replicas.replica_id()
+        return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
+    return prep
+
+
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
                 augmentation, xla=False, guard=None):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
@@ -47,10 +58,7 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
     dtype = learner.dtype
     names = learner.scalar_metrics()
 
-    def prep(x, stream):
-        x = pipeline.preprocess(x, mean, std, dtype)
-        stream = stream + 1000 * replicas.replica_id()  # each replica its own crops
-        return augment.apply(augmentation, x, learner.optimizer.iterations, stream)
+    prep = make_prep(learner, mean, std, augmentation)
 
     # The step itself (not the input) is XLA-compiled with --xla.
     train_step = compiled_step(learner, xla=True) if xla else learner.train_step
@@ -170,16 +178,21 @@ class Trainer:
         labels = self.data.train_labels
         return np.bincount(labels[labels >= 0], minlength=self.data.num_classes)
 
+    def network(self, meta):
+        """A base network of --model and its MetaLearner with method config `meta` (call
+        in the strategy's scope)."""
+        run, data = self.exp.run, self.data
+        model = models.build_model(run.model, data.num_classes, data.image_shape,
+                                   run.weights_path, run.head)
+        if run.sync_batchnorm:
+            distribute.sync_batchnorm(model)
+        return model, MetaLearner(model, data.num_classes, meta, self.optim_config(),
+                                  class_counts=self.class_counts(), cotrain=self.exp.cotrain)
+
     def build(self):
         """The base network and its MetaLearner, in the strategy's scope."""
-        run, data = self.exp.run, self.data
         with self.strategy.scope():
-            self.model = models.build_model(run.model, data.num_classes, data.image_shape,
-                                            run.weights_path, run.head)
-            if run.sync_batchnorm:
-                distribute.sync_batchnorm(self.model)
-            self.learner = MetaLearner(self.model, data.num_classes, self.meta_config(),
-                                       self.optim_config(), class_counts=self.class_counts())
+            self.model, self.learner = self.network(self.meta_config())
         selection = self.learner.selection
         self.num_candidates = len(selection.candidates) if selection else 0
 
@@ -253,14 +266,7 @@ class Trainer:
     def build_evaluators(self):
         """Evaluators of the test set and any extra test sets; the step-time splitter."""
         data, exp, learner = self.data, self.exp, self.learner
-        crop = data.image_shape[0] if data.decode_size else None
-
-        def evaluator(x, y):
-            return evaluate.Evaluator(self.model, x, y, data.mean, data.std,
-                                      exp.data.eval_batch_size, data.decode_size, crop)
-
-        self.evaluator = evaluator(data.test_images, data.test_labels)
-        self.extra_evaluators = {name: evaluator(x, y) for name, (x, y) in data.extra_tests.items()}
+        self.evaluator, self.extra_evaluators = self.evaluators(self.final_model())
         self.splitter = None
         if (learner.method is not None and exp.run.profile_split and not data.decode_size
                 and self.strategy.num_replicas_in_sync == 1):
@@ -269,6 +275,18 @@ class Trainer:
             self.splitter = StepSplit(learner, (
                 prep(data.train_images[:b]), tf.constant(data.train_labels[:b]),
                 prep(data.meta_images[:mb]), tf.constant(data.meta_labels[:mb])))
+
+    def evaluators(self, model):
+        """(evaluator of the test set, {name: evaluator} of the extra test sets) of `model`."""
+        data = self.data
+        crop = data.image_shape[0] if data.decode_size else None
+
+        def make(x, y):
+            return evaluate.Evaluator(model, x, y, data.mean, data.std,
+                                      self.exp.data.eval_batch_size, data.decode_size, crop)
+
+        return make(data.test_images, data.test_labels), {
+            name: make(x, y) for name, (x, y) in data.extra_tests.items()}
 
     def train_epoch(self, epoch, pos):
         """Trains epoch `epoch` from its step `pos` to its end (or the run's last step),
