@@ -18,3 +18,18 @@ tf.config.set_logical_device_configuration(
 # absltest helpers (create_tempdir) read flags; under pytest nothing parses argv.
 if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
+
+# The suite runs on two pytest-xdist workers (pytest.ini: `-n 2 --dist loadscope`, a
+# test class or module stays on one worker, so its shared set-up runs once). Workers
+# take scopes in collection order; starting the few end-to-end modules that take a
+# minute or more first keeps one worker from finishing long after the other.
+SLOW_FIRST = ("test_multi_worker", "test_cotrain_loop", "test_resume", "test_cotrain_flagfiles",
+              "test_study", "test_own_data_run", "test_main", "test_nonfinite", "test_records",
+              "test_clothing1m", "test_heads", "test_webvision", "test_bench")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        return SLOW_FIRST.index(module) if module in SLOW_FIRST else len(SLOW_FIRST)
+    items.sort(key=rank)  # stable: the order inside each module is kept
