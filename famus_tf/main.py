@@ -18,26 +18,21 @@ naming the flag, file or line:
      its traceback
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
+import dataclasses
+import logging as std_logging
 import os
 
-# TensorFlow's C++ logging at warnings and above unless the environment asks otherwise
-# (set before TensorFlow is loaded).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+import tensorflow as tf  # (TensorFlow's start-up lines: famus_tf/startup.py)
+from absl import flags
 
-import dataclasses  # noqa: E402
-import logging as std_logging  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
-
-import flags as famus_flags  # noqa: E402
-from famus_tf import cli  # noqa: E402
-from famus_tf.config import Experiment  # noqa: E402
-from famus_tf.cotrain.trainer import CoTrainer  # noqa: E402
-from famus_tf.data import augment, datasets, records  # noqa: E402
-from famus_tf.train import checkpoint, distribute, nonfinite  # noqa: E402
-from famus_tf.train import results as run_results  # noqa: E402
-from famus_tf.train.loop import Trainer  # noqa: E402
+import flags as famus_flags
+from famus_tf import cli
+from famus_tf.config import Experiment
+from famus_tf.cotrain.trainer import CoTrainer
+from famus_tf.data import augment, datasets, records
+from famus_tf.train import checkpoint, distribute, nonfinite
+from famus_tf.train import results as run_results
+from famus_tf.train.loop import Trainer
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
