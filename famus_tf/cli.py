@@ -71,6 +71,21 @@ def help_text(doc, flag_values, note=""):
     return "\n".join(lines)
 
 
+def _binary_flagfile(argv):
+    """The first --flagfile of `argv` that is not UTF-8 text (None if none is)."""
+    for arg in argv:
+        if arg.lstrip("-").startswith("flagfile="):
+            path = arg.split("=", 1)[1]
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    fh.read()
+            except UnicodeDecodeError:
+                return path
+            except OSError:
+                continue
+    return None
+
+
 def flags_parser(prog, flag_values=flags.FLAGS, prepare=None, doc="", note=""):
     """An absl `flags_parser` for `app.run`: parses argv (after `prepare(argv)`, if
     given) into `flag_values`; a bad flag or flagfile is `fail`ed with exit code 2.
@@ -85,6 +100,9 @@ def flags_parser(prog, flag_values=flags.FLAGS, prepare=None, doc="", note=""):
             rest = flag_values(argv)
         except flags.Error as e:
             fail(prog, e)
+        except UnicodeDecodeError as e:  # absl reads flagfiles as text
+            fail(prog, f"--flagfile: {_binary_flagfile(argv) or 'a flagfile'}: not UTF-8 text "
+                       f"({e.reason}); a flagfile holds one --flag=value per line")
         if asked:
             print(help_text(doc or prog, flag_values, note))
             sys.exit(0)

@@ -58,11 +58,34 @@ def _check_paths(f):
     if f.records_dir and not os.path.isfile(os.path.join(f.records_dir, "train.json")):
         raise FlagError(f"--records_dir: {f.records_dir} holds no converted training split "
                         "(train.json); write it with python -m famus_tf.data.convert")
-    if f.weights_path and not os.path.isfile(f.weights_path):
-        raise FlagError(f"--weights_path: {f.weights_path} does not exist")
+    if f.weights_path:
+        _check_weights_file(f.weights_path)
     if f.export_only and not tf.train.latest_checkpoint(f.model_dir):
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
     _check_writable(f.model_dir)
+
+
+WEIGHT_FILES = {".weights.h5": b"\x89HDF\r\n\x1a\n", ".h5": b"\x89HDF\r\n\x1a\n",
+                ".keras": b"PK\x03\x04"}  # the formats Keras' load_weights reads, and their signatures
+
+
+def _check_weights_file(path):
+    """--weights_path is a file Keras can load weights from: its name ends in one of
+    WEIGHT_FILES and it starts with that format's signature (HDF5, zip)."""
+    if not os.path.isfile(path):
+        raise FlagError(f"--weights_path: {path} does not exist")
+    suffix = next((s for s in WEIGHT_FILES if path.endswith(s)), None)
+    if suffix is None:
+        raise FlagError(f"--weights_path: {path} is not a Keras weights file "
+                        f"({', '.join(WEIGHT_FILES)})")
+    with open(path, "rb") as fh:
+        if not fh.read(8).startswith(WEIGHT_FILES[suffix]):
+            raise FlagError(f"--weights_path: {path} is not a {suffix} file (its first bytes are "
+                            "not that format's signature: truncated or another format?)")
+
+
+WRITTEN_DIRS = {"tensorboard": "its TensorBoard logs", "export": "the SavedModel",
+                "baseline_ce": "the plain cross-entropy baseline"}
 
 
 def _check_writable(model_dir):
@@ -71,6 +94,11 @@ def _check_writable(model_dir):
     path = os.path.abspath(model_dir)
     if os.path.exists(path) and not os.path.isdir(path):
         raise FlagError(f"--model_dir: {model_dir} is a file, not a directory")
+    for sub, what in WRITTEN_DIRS.items():
+        inside = os.path.join(path, sub)
+        if os.path.exists(inside) and not os.path.isdir(inside):
+            raise FlagError(f"--model_dir: {inside} is a file where the run writes {what}; "
+                            "move it away or use another --model_dir")
     parent = path
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
@@ -233,7 +261,7 @@ def classify(error, exp, started):
     keeps its traceback (exit code 1). `started`: training had begun."""
     if isinstance(error, (nonfinite.NonFinite, checkpoint.SaveFailed)):
         return FAULT, str(error)
-    if isinstance(error, checkpoint.ConfigMismatch) or (
+    if isinstance(error, (checkpoint.ConfigMismatch, checkpoint.Unrestorable)) or (
             not started and isinstance(error, (ValueError, FileNotFoundError))):
         return BAD_INPUT, str(error)
     if (started and exp.run.strategy == "multi_worker_mirrored"
