@@ -41,6 +41,24 @@ def run_and_exit(main, flags_parser):
     os._exit(code)
 
 
+def unwritable_dir(directory, flag):
+    """None if `directory` is (or can be made) a writable directory, else the one-line
+    problem naming `flag`: a file, under a file, on a read-only file system or without
+    permission (checked without writing anything)."""
+    path = os.path.abspath(directory)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{flag}: {directory} is a file, not a directory"
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{flag}: {directory} cannot be created: {parent} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (f"{flag}: {parent} is not writable (read-only file system or permissions); "
+                f"choose another {flag}")
+    return None
+
+
 def _shown(value):
     if value is None:
         return "unset"

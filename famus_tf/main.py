@@ -89,24 +89,16 @@ WRITTEN_DIRS = {"tensorboard": "its TensorBoard logs", "export": "the SavedModel
 
 
 def _check_writable(model_dir):
-    """--model_dir is (or can be made) a writable directory: not a file, not under a
-    file, on a writable file system (checked without writing anything)."""
-    path = os.path.abspath(model_dir)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise FlagError(f"--model_dir: {model_dir} is a file, not a directory")
+    """--model_dir is (or can be made) a writable directory (cli.unwritable_dir), and
+    the directories the run writes into it are not files."""
+    problem = cli.unwritable_dir(model_dir, "--model_dir")
+    if problem:
+        raise FlagError(problem)
     for sub, what in WRITTEN_DIRS.items():
-        inside = os.path.join(path, sub)
+        inside = os.path.join(os.path.abspath(model_dir), sub)
         if os.path.exists(inside) and not os.path.isdir(inside):
             raise FlagError(f"--model_dir: {inside} is a file where the run writes {what}; "
                             "move it away or use another --model_dir")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise FlagError(f"--model_dir: {model_dir} cannot be created: {parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FlagError(f"--model_dir: {parent} is not writable (read-only file system or "
-                        "permissions); choose another --model_dir")
 
 
 def _validate_pseudo_clean(f):
