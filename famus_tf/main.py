@@ -19,6 +19,7 @@ naming the flag, file or line:
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
 import dataclasses
+import glob
 import logging as std_logging
 import os
 
@@ -60,7 +61,12 @@ def _check_paths(f):
                         "(train.json); write it with python -m famus_tf.data.convert")
     if f.weights_path:
         _check_weights_file(f.weights_path)
-    if f.export_only and not tf.train.latest_checkpoint(f.model_dir):
+    latest = tf.train.latest_checkpoint(f.model_dir)
+    if not latest and glob.glob(os.path.join(f.model_dir, "ckpt-*.index")):
+        raise FlagError(f"--model_dir: {f.model_dir} holds checkpoint files (ckpt-*) but no readable "
+                        "file 'checkpoint' naming the latest; restore it (a line "
+                        "model_checkpoint_path: \"ckpt-N\") or use another --model_dir")
+    if f.export_only and not latest:
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
     _check_writable(f.model_dir)
 

@@ -141,6 +141,10 @@ class ModelDirTest(absltest.TestCase):
         np.testing.assert_array_equal(restored.numpy(), v.numpy())
         code, message = main.classify(checkpoint.Unrestorable("x"), None, True)
         self.assertEqual((code, message), (main.BAD_INPUT, "x"))
+        with open(os.path.join(model_dir, "checkpoint"), "wb") as fh:
+            fh.write(b"\x00garbage")  # the checkpoint files are there, the file naming them is not
+        code, stderr = run_main_in_process(*TINY, f"--model_dir={model_dir}")
+        self.assert_one_line(code, stderr, "holds checkpoint files (ckpt-*) but no readable file")
 
 
 if __name__ == "__main__":
