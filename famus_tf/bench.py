@@ -342,8 +342,24 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
 parse_flags = cli.flags_parser("famus_tf.bench", BENCH, doc=__doc__)
 
 
+def check_output(path):
+    """--output_json can be written (checked before minutes of benchmarking); None or the
+    one-line problem."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        return f"--output_json: {path} is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"--output_json: {parent} is not a directory"
+    return cli.unwritable_dir(parent, "--output_json")
+
+
 def main(argv):
     f = BENCH
+    problem = check_output(f.output_json)
+    if problem:
+        cli.fail("famus_tf.bench", problem)
     if f.mode == "pipeline":
         rates = pipeline_throughput(f.pipeline_images)
         step = run(["plain"], [False], f.model, f.batch_size, f.image_size, f.channels, f.num_classes,

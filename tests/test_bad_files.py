@@ -92,6 +92,10 @@ class LoaderTest(absltest.TestCase):
         from famus_tf.data import convert
         problem = convert.validate(_ConvertFlags(self.root, a_file + "/out"))
         self.assertEqual(problem, f"--output_dir: {a_file}/out cannot be created: {a_file} is a file")
+        from famus_tf import bench
+        self.assertIsNone(bench.check_output(os.path.join(self.root, "b.json")))
+        self.assertEqual(bench.check_output(self.root), f"--output_json: {self.root} is a directory")
+        self.assertEqual(bench.check_output(f"{a_file}/b.json"), f"--output_json: {a_file} is not a directory")
 
 
 class _ConvertFlags:
