@@ -342,22 +342,9 @@ def pipeline_throughput(num_images=512, batch_size=32, batches=None, log=print):
 parse_flags = cli.flags_parser("famus_tf.bench", BENCH, doc=__doc__)
 
 
-def check_output(path):
-    """--output_json can be written (checked before minutes of benchmarking); None or the
-    one-line problem."""
-    if not path:
-        return None
-    if os.path.isdir(path):
-        return f"--output_json: {path} is a directory"
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        return f"--output_json: {parent} is not a directory"
-    return cli.unwritable_dir(parent, "--output_json")
-
-
 def main(argv):
     f = BENCH
-    problem = check_output(f.output_json)
+    problem = cli.unwritable_file(f.output_json, "--output_json")  # before minutes of work
     if problem:
         cli.fail("famus_tf.bench", problem)
     if f.mode == "pipeline":

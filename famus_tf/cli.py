@@ -59,6 +59,19 @@ def unwritable_dir(directory, flag):
     return None
 
 
+def unwritable_file(path, flag):
+    """None if `path` (if given) can be written as a file in an existing writable
+    directory, else the one-line problem naming `flag`."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        return f"{flag}: {path} is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"{flag}: {parent} is not a directory"
+    return unwritable_dir(parent, flag)
+
+
 def _shown(value):
     if value is None:
         return "unset"

@@ -92,10 +92,12 @@ class LoaderTest(absltest.TestCase):
         from famus_tf.data import convert
         problem = convert.validate(_ConvertFlags(self.root, a_file + "/out"))
         self.assertEqual(problem, f"--output_dir: {a_file}/out cannot be created: {a_file} is a file")
-        from famus_tf import bench
-        self.assertIsNone(bench.check_output(os.path.join(self.root, "b.json")))
-        self.assertEqual(bench.check_output(self.root), f"--output_json: {self.root} is a directory")
-        self.assertEqual(bench.check_output(f"{a_file}/b.json"), f"--output_json: {a_file} is not a directory")
+        # bench's --output_json, report's and study's --csv: checked before any work
+        self.assertIsNone(cli.unwritable_file(os.path.join(self.root, "b.json"), "--csv"))
+        self.assertIsNone(cli.unwritable_file(None, "--csv"))
+        self.assertEqual(cli.unwritable_file(self.root, "--csv"), f"--csv: {self.root} is a directory")
+        self.assertEqual(cli.unwritable_file(f"{a_file}/b.json", "--output_json"),
+                         f"--output_json: {a_file} is not a directory")
 
 
 class _ConvertFlags:
