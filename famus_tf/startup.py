@@ -67,7 +67,10 @@ class LineFilter:
                 if self.drops(line):
                     self.dropped.append(line.decode(errors="replace").rstrip())
                 else:
-                    os.write(self._saved, line)
+                    try:
+                        os.write(self._saved, line)
+                    except OSError:  # stderr closed (a pipe's reader gone): keep draining
+                        pass
 
     def start(self):
         sys.stderr.flush()
