@@ -344,6 +344,9 @@ parse_flags = cli.flags_parser("famus_tf.bench", BENCH, doc=__doc__)
 
 def main(argv):
     f = BENCH
+    problem = cli.unwritable_file(f.output_json, "--output_json")  # before minutes of work
+    if problem:
+        cli.fail("famus_tf.bench", problem)
     if f.mode == "pipeline":
         rates = pipeline_throughput(f.pipeline_images)
         step = run(["plain"], [False], f.model, f.batch_size, f.image_size, f.channels, f.num_classes,

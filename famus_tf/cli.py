@@ -41,6 +41,37 @@ def run_and_exit(main, flags_parser):
     os._exit(code)
 
 
+def unwritable_dir(directory, flag):
+    """None if `directory` is (or can be made) a writable directory, else the one-line
+    problem naming `flag`: a file, under a file, on a read-only file system or without
+    permission (checked without writing anything)."""
+    path = os.path.abspath(directory)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{flag}: {directory} is a file, not a directory"
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{flag}: {directory} cannot be created: {parent} is a file"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (f"{flag}: {parent} is not writable (read-only file system or permissions); "
+                f"choose another {flag}")
+    return None
+
+
+def unwritable_file(path, flag):
+    """None if `path` (if given) can be written as a file in an existing writable
+    directory, else the one-line problem naming `flag`."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        return f"{flag}: {path} is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"{flag}: {parent} is not a directory"
+    return unwritable_dir(parent, flag)
+
+
 def _shown(value):
     if value is None:
         return "unset"
@@ -71,6 +102,21 @@ def help_text(doc, flag_values, note=""):
     return "\n".join(lines)
 
 
+def _binary_flagfile(argv):
+    """The first --flagfile of `argv` that is not UTF-8 text (None if none is)."""
+    for arg in argv:
+        if arg.lstrip("-").startswith("flagfile="):
+            path = arg.split("=", 1)[1]
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    fh.read()
+            except UnicodeDecodeError:
+                return path
+            except OSError:
+                continue
+    return None
+
+
 def flags_parser(prog, flag_values=flags.FLAGS, prepare=None, doc="", note=""):
     """An absl `flags_parser` for `app.run`: parses argv (after `prepare(argv)`, if
     given) into `flag_values`; a bad flag or flagfile is `fail`ed with exit code 2.
@@ -85,6 +131,9 @@ def flags_parser(prog, flag_values=flags.FLAGS, prepare=None, doc="", note=""):
             rest = flag_values(argv)
         except flags.Error as e:
             fail(prog, e)
+        except UnicodeDecodeError as e:  # absl reads flagfiles as text
+            fail(prog, f"--flagfile: {_binary_flagfile(argv) or 'a flagfile'}: not UTF-8 text "
+                       f"({e.reason}); a flagfile holds one --flag=value per line")
         if asked:
             print(help_text(doc or prog, flag_values, note))
             sys.exit(0)

@@ -18,26 +18,22 @@ naming the flag, file or line:
      its traceback
   3  a worker of a multi-worker cluster stopped or cannot be reached (restart them all)
 """
+import dataclasses
+import glob
+import logging as std_logging
 import os
 
-# TensorFlow's C++ logging at warnings and above unless the environment asks otherwise
-# (set before TensorFlow is loaded).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+import tensorflow as tf  # (TensorFlow's start-up lines: famus_tf/startup.py)
+from absl import flags
 
-import dataclasses  # noqa: E402
-import logging as std_logging  # noqa: E402
-
-import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
-
-import flags as famus_flags  # noqa: E402
-from famus_tf import cli  # noqa: E402
-from famus_tf.config import Experiment  # noqa: E402
-from famus_tf.cotrain.trainer import CoTrainer  # noqa: E402
-from famus_tf.data import augment, datasets, records  # noqa: E402
-from famus_tf.train import checkpoint, distribute, nonfinite  # noqa: E402
-from famus_tf.train import results as run_results  # noqa: E402
-from famus_tf.train.loop import Trainer  # noqa: E402
+import flags as famus_flags
+from famus_tf import cli
+from famus_tf.config import Experiment
+from famus_tf.cotrain.trainer import CoTrainer
+from famus_tf.data import augment, datasets, records
+from famus_tf.train import checkpoint, distribute, nonfinite
+from famus_tf.train import results as run_results
+from famus_tf.train.loop import Trainer
 
 FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,27 +59,52 @@ def _check_paths(f):
     if f.records_dir and not os.path.isfile(os.path.join(f.records_dir, "train.json")):
         raise FlagError(f"--records_dir: {f.records_dir} holds no converted training split "
                         "(train.json); write it with python -m famus_tf.data.convert")
-    if f.weights_path and not os.path.isfile(f.weights_path):
-        raise FlagError(f"--weights_path: {f.weights_path} does not exist")
-    if f.export_only and not tf.train.latest_checkpoint(f.model_dir):
+    if f.weights_path:
+        _check_weights_file(f.weights_path)
+    latest = tf.train.latest_checkpoint(f.model_dir)
+    if not latest and glob.glob(os.path.join(f.model_dir, "ckpt-*.index")):
+        raise FlagError(f"--model_dir: {f.model_dir} holds checkpoint files (ckpt-*) but no readable "
+                        "file 'checkpoint' naming the latest; restore it (a line "
+                        "model_checkpoint_path: \"ckpt-N\") or use another --model_dir")
+    if f.export_only and not latest:
         raise FlagError(f"--export_only: no checkpoint in {f.model_dir}")
     _check_writable(f.model_dir)
 
 
+WEIGHT_FILES = {".weights.h5": b"\x89HDF\r\n\x1a\n", ".h5": b"\x89HDF\r\n\x1a\n",
+                ".keras": b"PK\x03\x04"}  # the formats Keras' load_weights reads, and their signatures
+
+
+def _check_weights_file(path):
+    """--weights_path is a file Keras can load weights from: its name ends in one of
+    WEIGHT_FILES and it starts with that format's signature (HDF5, zip)."""
+    if not os.path.isfile(path):
+        raise FlagError(f"--weights_path: {path} does not exist")
+    suffix = next((s for s in WEIGHT_FILES if path.endswith(s)), None)
+    if suffix is None:
+        raise FlagError(f"--weights_path: {path} is not a Keras weights file "
+                        f"({', '.join(WEIGHT_FILES)})")
+    with open(path, "rb") as fh:
+        if not fh.read(8).startswith(WEIGHT_FILES[suffix]):
+            raise FlagError(f"--weights_path: {path} is not a {suffix} file (its first bytes are "
+                            "not that format's signature: truncated or another format?)")
+
+
+WRITTEN_DIRS = {"tensorboard": "its TensorBoard logs", "export": "the SavedModel",
+                "baseline_ce": "the plain cross-entropy baseline"}
+
+
 def _check_writable(model_dir):
-    """--model_dir is (or can be made) a writable directory: not a file, not under a
-    file, on a writable file system (checked without writing anything)."""
-    path = os.path.abspath(model_dir)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise FlagError(f"--model_dir: {model_dir} is a file, not a directory")
-    parent = path
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise FlagError(f"--model_dir: {model_dir} cannot be created: {parent} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise FlagError(f"--model_dir: {parent} is not writable (read-only file system or "
-                        "permissions); choose another --model_dir")
+    """--model_dir is (or can be made) a writable directory (cli.unwritable_dir), and
+    the directories the run writes into it are not files."""
+    problem = cli.unwritable_dir(model_dir, "--model_dir")
+    if problem:
+        raise FlagError(problem)
+    for sub, what in WRITTEN_DIRS.items():
+        inside = os.path.join(os.path.abspath(model_dir), sub)
+        if os.path.exists(inside) and not os.path.isdir(inside):
+            raise FlagError(f"--model_dir: {inside} is a file where the run writes {what}; "
+                            "move it away or use another --model_dir")
 
 
 def _validate_pseudo_clean(f):
@@ -238,7 +259,7 @@ def classify(error, exp, started):
     keeps its traceback (exit code 1). `started`: training had begun."""
     if isinstance(error, (nonfinite.NonFinite, checkpoint.SaveFailed)):
         return FAULT, str(error)
-    if isinstance(error, checkpoint.ConfigMismatch) or (
+    if isinstance(error, (checkpoint.ConfigMismatch, checkpoint.Unrestorable)) or (
             not started and isinstance(error, (ValueError, FileNotFoundError))):
         return BAD_INPUT, str(error)
     if (started and exp.run.strategy == "multi_worker_mirrored"

@@ -40,6 +40,8 @@ parse_flags = cli.flags_parser("famus_tf.report", doc=__doc__)
 def main(argv):
     if len(argv) < 2:
         _error("give at least one run directory or pattern")
+    if cli.unwritable_file(FLAGS.csv, "--csv"):
+        _error(cli.unwritable_file(FLAGS.csv, "--csv"))
     try:
         text = aggregate.report(argv[1:], FLAGS.columns, FLAGS.metrics, FLAGS.seed_fields, FLAGS.csv)
     except (ValueError, OSError) as e:

@@ -138,6 +138,10 @@ def main(argv):
             raise ValueError(f"--seeds: expected comma-separated integers, got {','.join(FLAGS.seeds)!r}")
         _, passthrough = grid.split_argv(sys.argv, OWN, own_bools=("dry_run",))
         _check_columns(FLAGS.columns)
+        problem = None if FLAGS.dry_run else (cli.unwritable_dir(FLAGS.root, "--root")
+                                               or cli.unwritable_file(FLAGS.csv, "--csv"))
+        if problem:
+            raise ValueError(problem)
     except ValueError as e:
         _error(e)
     runs = grid.plan(axes, seeds, FLAGS.root)

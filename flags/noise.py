@@ -19,8 +19,9 @@ def define(fv):
                         "separated by ';', entries by ',' (e.g. '0.8,0.2;0.1,0.9').", flag_values=fv)
     check_with(fv, "noise_transition", noise.parse_transition)
     flags.DEFINE_string("noise_file", D.path, "For noise_type=file: noisy labels, one per line "
-                        "(text), or a .npz with the arrays " + noise.NPZ_KEYS + ", one label per "
-                        "training image in the data set's order (as the run's noisy_labels.npz).",
+                        "(text, '#' comments), a .npy of integer labels, or a .npz with the "
+                        "arrays " + noise.NPZ_KEYS + ", one label per training image in the data "
+                        "set's order (as the run's noisy_labels.npz).",
                         flag_values=fv)
 
 

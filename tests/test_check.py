@@ -24,11 +24,13 @@ class CheckTest(absltest.TestCase):
             os.makedirs(os.path.dirname(os.path.join(root, k)), exist_ok=True)
             src = corrupt if i == 7 else good[i % len(good)]
             with open(src, "rb") as a, open(os.path.join(root, k), "wb") as b:
-                b.write(a.read())
+                data = a.read()
+                b.write(data[:len(data) // 2] if i == 9 else data)  # 9: a truncated download
         lines = []
         problems = check.check("clothing1m", root, out=lines.append)
         text = "\n".join(lines)
-        self.assertEqual(problems, 3)
+        self.assertEqual(problems, 4)
+        self.assertIn(f"BAD train: {os.path.join(root, keys[9])}: corrupt", text)
         self.assertIn("train: 20 images", text)
         self.assertIn(f"BAD train: {os.path.join(root, keys[4])}: missing", text)
         self.assertIn(f"BAD train: {os.path.join(root, keys[7])}: corrupt", text)

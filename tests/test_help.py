@@ -56,7 +56,7 @@ class HelpTest(absltest.TestCase):
             self.assertIn(module.__doc__.strip().splitlines()[0], text)
 
     def test_help_in_a_process_of_its_own(self):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
         # (famus_tf.study's --help takes the same path as famus_tf.report's, which
         # test_report asks in a process.)
         for module, flag in (("famus_tf.data.check", "--dataset"),):
@@ -64,6 +64,8 @@ class HelpTest(absltest.TestCase):
                                  capture_output=True, text=True, timeout=300)
             self.assertEqual(out.returncode, 0, out.stderr[-2000:])
             self.assertIn(f"  {flag}: ", out.stdout)
+            # A quiet start: no TensorFlow start-up line (famus_tf/startup.py).
+            self.assertEqual(out.stderr, "", module)
 
 
 if __name__ == "__main__":

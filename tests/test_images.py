@@ -73,12 +73,53 @@ def test_streams_skip_name_and_count_unreadable_files(tmp_path, capfd):
     np.testing.assert_array_equal(seen, [0, 1, 4, 5, 6, 8, 9])
     assert batches[0][0].shape[1:] == (8, 8, 3)
     err = capfd.readouterr().err
-    assert f"skipped {html}" in err.replace('"', "")
-    assert "evaluation: 3 unreadable image(s) skipped so far" in err
+    assert f"evaluation: skipped {html} (not an image file)" in err
+    assert f"evaluation: skipped {corrupt} (truncated JPEG" in err  # no scan, no end marker
+    assert f"evaluation: cannot read {deleted}" in err
+    assert "(3 unreadable image(s) skipped so far)" in err
     it = iter(pipeline.train_stream((files, labels), 7, seed=0, decode_size=8))
     first = next(it)[1].numpy()
     assert sorted(first.tolist()) == [0, 1, 4, 5, 6, 8, 9]  # one epoch: exactly the good files
     next(it)  # the second epoch's start reveals skips at the end of the first
     import re
-    counts = [int(c) for c in re.findall(r"training stream: (\d+) unreadable", capfd.readouterr().err)]
-    assert counts and max(counts) >= 3
+    err = capfd.readouterr().err
+    counts = [int(c) for c in re.findall(r"\((\d+) unreadable image\(s\) skipped so far\)", err)]
+    assert err.startswith("training stream: ") and counts and max(counts) >= 3, err
+
+
+def test_a_truncated_jpeg_is_named_counted_and_never_reaches_libjpeg(tmp_path, capfd):
+    """A truncated download (no end-of-image marker) is found without decoding: the
+    stream names it once with the count and goes on; libjpeg prints nothing. Complete
+    JPEGs (baseline, progressive, with bytes after the end marker) pass the check."""
+    import io
+
+    import tensorflow as tf
+
+    from famus_tf.data import pipeline
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (24, 20, 3)).astype(np.uint8)
+    encoded = {}
+    for name, kw in (("base", {}), ("progressive", {"progressive": True})):
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="JPEG", **kw)
+        encoded[name] = buf.getvalue()
+    encoded["trailing"] = encoded["base"] + b"\x00" * 40 + b"camera data"
+    encoded["truncated"] = encoded["base"][:len(encoded["base"]) // 2]
+    encoded["header_only"] = encoded["progressive"][:300]
+    paths = {}
+    for name, data in encoded.items():
+        paths[name] = str(tmp_path / f"{name}.jpg")
+        with open(paths[name], "wb") as fh:
+            fh.write(data)
+    reasons = {n: images.unreadable_reason(tf.constant(d)).numpy().decode() for n, d in encoded.items()}
+    assert reasons["base"] == reasons["progressive"] == reasons["trailing"] == ""
+    assert reasons["truncated"].startswith("truncated JPEG") and reasons["header_only"] == reasons["truncated"]
+    files = np.array([paths["base"], paths["truncated"], paths["progressive"], paths["trailing"],
+                      paths["header_only"]])
+    batches = list(pipeline.eval_stream((files, np.arange(5)), 2, decode_size=8))
+    assert np.concatenate([b[1].numpy() for b in batches]).tolist() == [0, 2, 3]
+    err = capfd.readouterr().err
+    assert err.count(paths["truncated"]) == 1 and err.count(paths["header_only"]) == 1, err
+    assert f"evaluation: skipped {paths['header_only']} (truncated JPEG" in err
+    assert "(2 unreadable image(s) skipped so far)" in err
+    assert "JPEG library" not in err and "Premature end" not in err, err

@@ -42,15 +42,14 @@ def read_kv(path):
 def read_keys(path, labels, what):
     """Paths of a key list and their labels from `labels`; an unlabelled key is an error."""
     keys, ys = [], []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            key = line.strip()
-            if not key:
-                continue
-            if key not in labels:
-                raise ValueError(f"{path}:{lineno}: {key} has no label in the {what} kv file")
-            keys.append(key)
-            ys.append(labels[key])
+    for lineno, line in lists.text_lines(path, "image keys, one per line"):
+        key = line.strip()
+        if not key:
+            continue
+        if key not in labels:
+            raise ValueError(f"{path}:{lineno}: {key} has no label in the {what} kv file")
+        keys.append(key)
+        ys.append(labels[key])
     return np.asarray(keys), np.asarray(ys, np.int64)
 
 

@@ -38,8 +38,7 @@ parse_flags = cli.flags_parser(PROG, CONVERT, doc=__doc__)
 
 
 def fail(message):
-    print(f"{PROG}: {message}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(PROG, message)
 
 
 def validate(f):
@@ -53,6 +52,8 @@ def validate(f):
         return f"--data_dir={f.data_dir}: no such directory"
     if not f.output_dir:
         return "--output_dir is required"
+    if cli.unwritable_dir(f.output_dir, "--output_dir"):
+        return cli.unwritable_dir(f.output_dir, "--output_dir")
     if f.num_shards < 0:
         return f"--num_shards must be >= 0, got {f.num_shards}"
     if not 1 <= f.quality <= 100:

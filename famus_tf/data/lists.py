@@ -7,6 +7,20 @@ reported the same way: with its file and line number, before any training.
 import os
 
 
+def text_lines(path, what):
+    """(line number, line) of a UTF-8 text file; a file that is not text (a binary
+    array, another encoding) is a ValueError naming the file, the line and `what` the
+    file should hold."""
+    lineno = 0
+    with open(path, encoding="utf-8") as fh:
+        try:
+            for lineno, line in enumerate(fh, 1):
+                yield lineno, line
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text ({e.reason} after line {lineno}); "
+                             f"expected {what}") from None
+
+
 def read_lines(path, what="image list", spaces_in_paths=False):
     """[(line number, image path as written, label token)] of a list file.
 
@@ -16,15 +30,14 @@ def read_lines(path, what="image list", spaces_in_paths=False):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} {path} not found")
     out = []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            text = line.strip()
-            if not text:
-                continue
-            parts = text.rsplit(None, 1) if spaces_in_paths else text.split()
-            if len(parts) != 2:
-                raise ValueError(f"{path}:{lineno}: expected '<image path> <label>', got {text!r}")
-            out.append((lineno, parts[0].rstrip() if spaces_in_paths else parts[0], parts[1]))
+    for lineno, line in text_lines(path, f"'<image path> <label>' lines ({what})"):
+        text = line.strip()
+        if not text:
+            continue
+        parts = text.rsplit(None, 1) if spaces_in_paths else text.split()
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{lineno}: expected '<image path> <label>', got {text!r}")
+        out.append((lineno, parts[0].rstrip() if spaces_in_paths else parts[0], parts[1]))
     return out
 
 

@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 
 from famus_tf.config import NoiseConfig  # noqa: F401  (the config corrupt() takes)
+from famus_tf.data import lists
 
 NOISE_TYPES = ("none", "symmetric", "symmetric_exclusive", "asymmetric", "pairflip", "twoflip",
                "transition", "file")
@@ -29,20 +30,25 @@ def parse_transition(text):
     if text is None:
         return None
     try:
-        return tuple(tuple(float(x) for x in row.split(",")) for row in text.split(";"))
+        rows = tuple(tuple(float(x) for x in row.split(",")) for row in text.split(";"))
     except ValueError:
         raise ValueError(f"--noise_transition: cannot parse {text!r} (rows ';', entries ',')")
+    ragged = [k for k, row in enumerate(rows) if len(row) != len(rows[0])]
+    if ragged:
+        raise ValueError(f"--noise_transition: row {ragged[0] + 1} has {len(rows[ragged[0]])} "
+                         f"entries, row 1 has {len(rows[0])} (rows ';', entries ',')")
+    return rows
 
 
 def check_transition(matrix, num_classes):
     t = np.asarray(matrix, dtype=np.float64)
     if t.shape != (num_classes, num_classes):
-        raise ValueError(f"noise transition must be {num_classes}x{num_classes}, got shape {t.shape}")
+        raise ValueError(f"--noise_transition: must be {num_classes}x{num_classes}, got shape {t.shape}")
     if (t < 0).any():
-        raise ValueError("noise transition has negative entries")
+        raise ValueError("--noise_transition: negative entries")
     bad = np.flatnonzero(np.abs(t.sum(1) - 1.0) > 1e-6)
     if bad.size:
-        raise ValueError(f"noise transition rows must sum to 1; row {bad[0]} sums to {t[bad[0]].sum()}")
+        raise ValueError(f"--noise_transition: rows must sum to 1; row {bad[0]} sums to {t[bad[0]].sum()}")
     return t
 
 
@@ -144,33 +150,49 @@ def _load_npz(path):
         raise ValueError(str(e) if str(e).startswith(path) else f"{path}: {e}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable .npz file ({e})") from None
-    out = []
-    for key, a in zip(("noisy", "clean"), arrays):
-        if a is not None and (a.ndim != 1 or a.dtype.kind not in "iu"):
-            raise ValueError(f"{path}: array {key!r} must be 1-D integer labels, got "
-                             f"{a.dtype} {a.shape}")
-        out.append(None if a is None else a.astype(np.int64))
-    return out[0], out[1]
+    return tuple(None if a is None else _labels(path, f"array {key!r}", a)
+                 for key, a in zip(("noisy", "clean"), arrays))
+
+
+def _load_npy(path):
+    """The labels of a .npy noise file (1-D integers; never unpickled)."""
+    try:
+        noisy = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npy array of integer labels ({e})") from None
+    return _labels(path, "the array", noisy)
+
+
+def _labels(path, key, a):
+    if a.ndim != 1 or a.dtype.kind not in "iu":
+        raise ValueError(f"{path}: {key} must be 1-D integer labels, got {a.dtype} {a.shape}")
+    return a.astype(np.int64)
+
+
+def _load_text(path):
+    """(labels, their line numbers) of a text noise file ('#' comments, blank lines skipped)."""
+    noisy, lines = [], []
+    for lineno, line in lists.text_lines(path, "one integer label per line (or a .npz/.npy file)"):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            noisy.append(int(text))
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: not an integer label: {text!r}")
+        lines.append(lineno)
+    return np.asarray(noisy, np.int64), lines
 
 
 def load_noise_file(path, num_classes=None):
-    """(noisy, clean or None) from a .npz or a text file of one integer label per line."""
+    """(noisy, clean or None) from a .npz, a .npy or a text file of one integer label per line."""
+    lines, clean = None, None
     if path.endswith(".npz"):
         noisy, clean = _load_npz(path)
-        lines = None
+    elif path.endswith(".npy"):
+        noisy = _load_npy(path)
     else:
-        noisy, lines, clean = [], [], None
-        with open(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                text = line.strip()
-                if not text or text.startswith("#"):
-                    continue
-                try:
-                    noisy.append(int(text))
-                except ValueError:
-                    raise ValueError(f"{path}:{lineno}: not an integer label: {text!r}")
-                lines.append(lineno)
-        noisy = np.asarray(noisy, np.int64)
+        noisy, lines = _load_text(path)
     if num_classes is not None:
         bad = np.flatnonzero((noisy < 0) | (noisy >= num_classes))
         if bad.size:

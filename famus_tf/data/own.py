@@ -87,15 +87,14 @@ def read_class_names(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--class_names file {path} not found")
     names, seen = [], {}
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            name = line.strip()
-            if not name:
-                continue
-            if name in seen:
-                raise ValueError(f"{path}:{lineno}: class {name!r} repeats line {seen[name]}")
-            seen[name] = lineno
-            names.append(name)
+    for lineno, line in lists.text_lines(path, "class names, one per line"):
+        name = line.strip()
+        if not name:
+            continue
+        if name in seen:
+            raise ValueError(f"{path}:{lineno}: class {name!r} repeats line {seen[name]}")
+        seen[name] = lineno
+        names.append(name)
     if not names:
         raise ValueError(f"{path}: no class names")
     return names

@@ -31,7 +31,11 @@ def _encode(path, size, quality):
     if not os.path.isfile(path):
         return None, "missing"
     try:
-        image = images.decode(tf.constant(path), size)
+        data = tf.io.read_file(path)
+        reason = images.unreadable_reason(data).numpy().decode()
+        if reason:  # found without decoding (libjpeg would print its own unnamed line)
+            return None, f"corrupt: {reason}"
+        image = images.decode_bytes(data, size)
         return tf.io.encode_jpeg(image, quality=quality).numpy(), None
     except (tf.errors.OpError, ValueError) as e:  # the message without TF's op decorations
         msg = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[Op:.*", "", str(e)).strip().splitlines()[0][:200]

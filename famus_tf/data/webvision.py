@@ -30,8 +30,7 @@ def read_list(path, prefix=""):
 def read_synsets(path, num_classes):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"WebVision synset list {path} not found")
-    with open(path) as fh:
-        synsets = [line.split()[0] for line in fh if line.strip()]
+    synsets = [line.split()[0] for _, line in lists.text_lines(path, "synset lines") if line.strip()]
     if len(synsets) < num_classes:
         raise ValueError(f"{path}: {len(synsets)} synsets, fewer than the {num_classes} classes")
     return synsets[:num_classes]

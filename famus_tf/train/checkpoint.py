@@ -24,7 +24,12 @@ RUN_ONLY = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints", "expo
 
 
 class ConfigMismatch(ValueError):
-    pass
+    """The model directory holds a checkpoint of another configuration, or one whose
+    configuration cannot be read."""
+
+
+class Unrestorable(ValueError):
+    """The latest checkpoint cannot be read (truncated or damaged files)."""
 
 
 class SaveFailed(RuntimeError):
@@ -65,8 +70,13 @@ def check_and_write_config(model_dir, config):
     path = os.path.join(model_dir, "config.json")
     has_ckpt = tf.train.latest_checkpoint(model_dir) is not None
     if has_ckpt and os.path.exists(path):
-        with open(path) as fh:
-            old = json.load(fh)
+        try:
+            with open(path) as fh:
+                old = json.load(fh)
+        except ValueError as e:  # JSON (and UTF-8) decoding errors
+            raise ConfigMismatch(
+                f"{path} is not readable JSON ({e}); it records the configuration of the "
+                f"checkpoint in {model_dir}: restore it, or use another --model_dir") from None
         a, b = _comparable(old), _comparable(json.loads(json.dumps(config)))
         diffs = [f"{g}.{k}: checkpoint has {a.get(g, {}).get(k)!r}, flags give {b[g][k]!r}"
                  for g in b for k in b[g] if a.get(g, {}).get(k) != b[g][k]]
@@ -90,5 +100,11 @@ def manager(model_dir, keep, restore_from=None, **trackables):
     mgr = tf.train.CheckpointManager(ckpt, model_dir, max_to_keep=keep)
     path = tf.train.latest_checkpoint(restore_from) if restore_from else mgr.latest_checkpoint
     if path:
-        ckpt.restore(path).assert_existing_objects_matched()
+        try:
+            ckpt.restore(path).assert_existing_objects_matched()
+        except (tf.errors.OpError, IndexError, ValueError) as e:  # a cut or damaged file
+            raise Unrestorable(
+                f"cannot restore the checkpoint {path}: {first_line(e)}. If its files are damaged "
+                f"(a copy cut short, a full disk), delete them to resume from the one before "
+                f"(the file 'checkpoint' lists them), or use another --model_dir") from None
     return mgr, path
