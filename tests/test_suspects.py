@@ -40,7 +40,8 @@ class SuspectsTest(absltest.TestCase):
                 model_dir, model, data, batch_size=8, meta_weight=meta_weight))
             w = np.ones(len(y)) if meta_weight is None else np.nan_to_num(stored, nan=1.0)
             score = 1 - p[np.arange(len(y)), y] * np.minimum(w, 1.0)
-            self.assertEqual([int(r["index"]) for r in rows], list(np.argsort(-score, kind="stable")))
+            self.assertEqual([int(r["index"]) for r in rows],
+                             list(np.argsort(-score, kind="stable")))
             for r in rows:
                 i = int(r["index"])
                 self.assertAlmostEqual(float(r["score"]), score[i], places=5)

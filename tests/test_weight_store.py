@@ -2,12 +2,16 @@
 equal to a hand computation from the steps' returned weights and the stream's indices,
 the same under MirroredStrategy over two logical CPUs as on one device, untouched by
 steps the non-finite guard skips; and suspects.csv's meta_weight column is the store's."""
+import dataclasses
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import absltest
 
 from famus_tf.config import DataConfig, MetaConfig, OptimConfig
+from famus_tf.data import records
 from famus_tf.data.prepared import Prepared
 from famus_tf.meta.step import MetaLearner
 from famus_tf.train import distribute, inputs, nonfinite, suspects
@@ -98,6 +102,42 @@ class WeightStoreTest(absltest.TestCase):
             np.testing.assert_array_equal(counts, states[1][0])
             np.testing.assert_array_equal(values, states[1][1])
         self.assertTrue(np.isnan(weights[-1]).all())  # the skipped steps' weights were bad
+
+    def test_index_travels_with_its_example_on_every_input_path(self):
+        """Images, labels and clean flags are those of the training set at `index`: arrays
+        shuffled, in a class-balanced order, sharded over two replicas; PNG files (one
+        corrupt, skipped); TFRecords (image i is the constant 8 * i)."""
+        data = _data()
+        root = self.create_tempdir().full_path
+        paths = np.array([os.path.join(root, f"{i}.png") for i in range(N)])
+        for i, p in enumerate(paths):
+            tf.io.write_file(p, tf.io.encode_png(np.full((6, 6, 3), 8 * i, np.uint8)))
+        tf.io.write_file(paths[4], b"not an image")
+        files = dataclasses.replace(data, train_images=paths, image_shape=(6, 6, 3), decode_size=6)
+        records.write_records(paths, {"label": data.train_labels, "clean": data.train_clean},
+                              os.path.join(root, "rec"), "train", 6, num_shards=2,
+                              log=lambda m: None)
+        mirrored = distribute.build_strategy("mirrored", distribute.logical_cpus(2))
+        one = tf.distribute.get_strategy()
+        cases = [(one, data, CFG), (one, dataclasses.replace(data, balanced_batches=2), CFG),
+                 (mirrored, data, CFG), (one, files, CFG),
+                 (mirrored, files, dataclasses.replace(CFG, records_dir=os.path.join(root, "rec")))]
+        for strategy, d, cfg in cases:
+            it, _ = inputs.streams(strategy, d, cfg, 0, 2, False)
+            seen = []
+            for _ in range(5):
+                for x, y, c, i in zip(*[strategy.experimental_local_results(t) for t in next(it)]):
+                    x, y, c, i = x.numpy(), y.numpy(), c.numpy(), i.numpy()
+                    np.testing.assert_array_equal(y, data.train_labels[i])
+                    self.assertTrue(c.all())
+                    if d.decode_size:
+                        np.testing.assert_allclose(x.reshape(len(i), -1).mean(1), 8.0 * i, atol=1)
+                    else:
+                        np.testing.assert_array_equal(x, data.train_images[i])
+                    seen.append(i)
+            self.assertEqual(sum(map(len, seen)), 5 * B)
+            if d.decode_size:
+                self.assertNotIn(4, np.concatenate(seen))  # the corrupt file was skipped
 
     def test_suspects_column_is_the_store(self):
         data = _data()

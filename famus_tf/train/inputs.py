@@ -65,8 +65,8 @@ def _records_stream(records_dir, data, batch, seed, shard, skip):
     index)."""
     has_clean = "clean" in records.read_metadata(records_dir, "train")["columns"]
     balanced_spec = (data.balanced_batches, data.num_classes) if data.balanced_batches else None
-    ds = records.train_stream(records_dir, "train", batch, seed,
-                              columns=("label", "clean", "index") if has_clean else ("label", "index"),
+    columns = ("label", "clean", "index") if has_clean else ("label", "index")
+    ds = records.train_stream(records_dir, "train", batch, seed, columns=columns,
                               balanced=balanced_spec, shard=shard, skip_batches=skip)
     if has_clean:
         return ds.map(lambda x, y, c, i: (x, y, tf.equal(c, y), i))

@@ -8,10 +8,12 @@ an end-of-epoch step subclasses the Trainer and overrides or reuses the parts.
 
 Under a tf.distribute strategy (train/distribute.py) the networks, the meta model,
 the samplers and every optimiser are created in `strategy.scope()`, the input comes
-from train/inputs.py, and the multi-step loop calls `strategy.run` per step. Only the chief writes the
-checkpoint, the summaries and the SavedModel into the model directory; other workers
-save into private temporary directories (saving is collective) and resume from the
-chief's checkpoint.
+from train/inputs.py, and the multi-step loop calls `strategy.run` per step; each
+step's example weights, gathered over the replicas with their examples' indices, go
+into the per-example weight store (train/weight_store.py) in the loop's cross-replica
+part. Only the chief writes the checkpoint, the summaries and the SavedModel into the
+model directory; other workers save into private temporary directories (saving is
+collective) and resume from the chief's checkpoint.
 """
 import dataclasses
 import hashlib

@@ -106,7 +106,8 @@ def write_suspects(model_dir, model, data, batch_size=256, logit_scale=1.0, meta
     `clean_prob`: [N] clean probabilities of the training examples (NaN: unknown) or None."""
     s = score_examples(model, data, batch_size, logit_scale)
     labels = np.asarray(data.train_labels)[s["index"]]
-    order, score = rank(labels, s["probs"], None if meta_weight is None else meta_weight[s["index"]])
+    order, score = rank(labels, s["probs"],
+                        None if meta_weight is None else meta_weight[s["index"]])
     names = data.class_names or tuple(str(c) for c in range(data.num_classes))
     paths = data.train_images if data.train_images.dtype.kind in "US" else None
     path = os.path.join(model_dir, FILE)
