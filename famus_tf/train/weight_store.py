@@ -26,7 +26,8 @@ examples; suspects.csv carries the split's clean probability there instead.
 
 State: two non-trainable variables, `values` [N, M] float32 (a ring buffer per example:
 appearance k of example i goes to slot k mod M) and `counts` [N] int64 (appearances so
-far), checkpointed with the run (train/checkpoint.py). `update` writes a global batch
+far), checkpointed with the run (train/checkpoint.py): 28 bytes per training example
+(Clothing1M's 1M examples: 28 MB in memory and in every checkpoint). `update` writes a global batch
 with two scatter ops inside the compiled multi-step loop (train/loop.py), no host
 round-trip. Under tf.distribute the loop gathers every replica's indices and weights
 into the global batch (meta/replicas.all_gather) and updates the store once, in the
