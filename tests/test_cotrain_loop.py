@@ -80,7 +80,7 @@ class DigitsTest(absltest.TestCase):
         c = np.array([float(r["clean_prob"]) for r in sorted(rows, key=lambda r: int(r["index"]))])
         self.assertTrue(np.all((c >= 0) & (c <= 1)))
         self.assertLess(c[wrong].mean(), c[~wrong].mean())
-        self.assertEqual({r["weight"] for r in rows}, {""})  # two weighting networks: none shown
+        self.assertEqual({r["meta_weight"] for r in rows}, {""})  # mixed rows are weighted, not examples
 
     def test_run_split_statistics_export_and_exact_resume(self):
         straight = self.create_tempdir().full_path

@@ -84,6 +84,14 @@ class SummariesTest(absltest.TestCase):
                     "famus/selection_counts_image", "famus/selection_counts_table"):
             self.assertIn(tag, tags)
         self.assertEqual(summaries.read_scalars(logdir)["train/loss"], [(3, 1.5)])
+        # the weight store's histograms leave out examples never seen (NaN): here every
+        # truly clean example is unseen, so only the noisy histogram is written
+        stored = self.create_tempdir().full_path
+        s = summaries.Summaries(stored)
+        summaries.store_histograms(s, 3, [np.nan, 0.2, 1.5, np.nan], [True, False, False, True])
+        s.close()
+        self.assertEqual({t for t in summaries.read_tags(stored) if t.startswith("meta_weight")},
+                         {"meta_weight/noisy"})
         off = self.create_tempdir().full_path
         disabled = summaries.Summaries(off, enabled=False)
         disabled.scalars(1, {"x": 1.0})

@@ -1,14 +1,13 @@
-"""suspects.csv against a reference written from its docstring: s_i = 1 - p_i,y_i from
-the final network, most suspect first, MW-Net's weight V(CE loss_i) un-normalised."""
+"""suspects.csv against a reference written from its docstring: s_i = 1 - p_i,y_i *
+min(w_i, 1) from the final network and the stored meta-learned weights (w_i = 1 where
+unknown), most suspect first."""
 import os
 
 import keras
 import numpy as np
 from absl.testing import absltest
 
-from famus_tf.config import MetaConfig
 from famus_tf.data.prepared import Prepared
-from famus_tf.meta.step import MetaLearner
 from famus_tf.train import suspects
 
 
@@ -28,34 +27,34 @@ class SuspectsTest(absltest.TestCase):
         inputs = keras.Input((5, 5, 1))
         model = keras.Model(inputs, keras.layers.Dense(4, name="head_fc")(
             keras.layers.Flatten()(inputs)))
-        for method in ("mwnet", "plain"):
-            learner = MetaLearner(model, 4, MetaConfig(method=method, famus=False))
+        x = (data.train_images / 255.0 - 0.4) / 0.3
+        logits = model(x.astype(np.float32)).numpy().astype(np.float64)
+        p = np.exp(logits - logits.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        y = data.train_labels
+        stored = np.random.default_rng(1).uniform(0.0, 2.0, len(y))
+        stored[::5] = np.nan  # never seen in a meta step
+        for meta_weight in (None, stored):
             model_dir = self.create_tempdir().full_path
-            rows = suspects.read_suspects(suspects.write_suspects(model_dir, model, learner, data,
-                                                                  batch_size=8))
-            x = (data.train_images / 255.0 - 0.4) / 0.3
-            logits = model(x.astype(np.float32)).numpy().astype(np.float64)
-            p = np.exp(logits - logits.max(-1, keepdims=True))
-            p /= p.sum(-1, keepdims=True)
-            y = data.train_labels
-            score = 1 - p[np.arange(len(y)), y]
-            self.assertEqual([int(r["index"]) for r in rows], list(np.argsort(-score, kind="stable")))
+            rows = suspects.read_suspects(suspects.write_suspects(
+                model_dir, model, data, batch_size=8, meta_weight=meta_weight))
+            w = np.ones(len(y)) if meta_weight is None else np.nan_to_num(stored, nan=1.0)
+            score = 1 - p[np.arange(len(y)), y] * np.minimum(w, 1.0)
+            self.assertEqual([int(r["index"]) for r in rows],
+                             list(np.argsort(-score, kind="stable")))
             for r in rows:
                 i = int(r["index"])
                 self.assertAlmostEqual(float(r["score"]), score[i], places=5)
                 self.assertEqual(int(r["given"]), y[i])
                 self.assertEqual(int(r["predicted"]), p[i].argmax())
                 self.assertEqual(r["predicted_name"], str(p[i].argmax()))
+                self.assertAlmostEqual(float(r["p_given"]), p[i, y[i]], places=5)
                 self.assertAlmostEqual(float(r["p_predicted"]), p[i].max(), places=5)
                 self.assertEqual(r["path"], "")
-                if method == "plain":
-                    self.assertEqual(r["weight"], "")
-                    continue
-                loss = -np.log(p[i, y[i]])  # V(loss): Dense-ReLU-Dense-sigmoid, by hand
-                (w1, b1), (w2, b2) = [(layer.kernel.numpy(), layer.bias.numpy())
-                                      for layer in learner.method.net.layers]
-                v = 1 / (1 + np.exp(-(np.maximum(loss * w1[0] + b1, 0) @ w2[:, 0] + b2[0])))
-                self.assertAlmostEqual(float(r["weight"]), v, places=5)
+                if meta_weight is None or np.isnan(stored[i]):
+                    self.assertEqual(r["meta_weight"], "")
+                else:
+                    self.assertAlmostEqual(float(r["meta_weight"]), stored[i], places=5)
             self.assertEqual(rows[0]["rank"], "1")
             self.assertEqual(len(rows), 37)
             self.assertTrue(os.path.isfile(os.path.join(model_dir, "suspects.csv")))

@@ -12,6 +12,9 @@ global batch:
                   of the upstream gradients, so second-order paths through a global
                   normaliser are exact).
   assign(v, x)    writes a value every replica computed alike into a variable.
+  all_gather(x)   the global batch of per-example values (every replica's shard,
+                  concatenated in replica order), e.g. for per-example state that
+                  the cross-replica part of a step updates once.
 
 Gradients handed to a Keras optimizer are local contributions: Keras sums them over
 replicas before it applies them. Outside a strategy (or with one replica) every
@@ -40,6 +43,15 @@ def all_sum(x):
     if num_replicas() == 1 or not tf.nest.flatten(x):
         return x
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def all_gather(x):
+    """The global batch of per-example tensors (a nested structure of [n, ...]): the
+    replicas' shards concatenated along axis 0 in replica order (identity with one
+    replica)."""
+    if num_replicas() == 1 or not tf.nest.flatten(x):
+        return x
+    return tf.distribute.get_replica_context().all_gather(x, axis=0)
 
 
 def all_mean(x):

@@ -3,7 +3,8 @@
 Everything that changes during training goes into one `tf.train.Checkpoint`:
 base network, meta model, samplers, every optimiser (their iteration counters are
 the step), the input iterators (tf.data saves their position and shuffle state),
-and the run's own counters (best accuracy, selection counts). The gate noise is a
+the run's own counters (best accuracy, selection counts) and the per-example store of
+the meta-learned weights (train/weight_store.py). The gate noise is a
 function of the step (famus_tf/counter_rng.py), so no generator state is needed.
 `tf.train.CheckpointManager` keeps the newest `keep` checkpoints.
 

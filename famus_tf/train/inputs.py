@@ -6,7 +6,14 @@ seeded order (pipeline.train_stream / records.train_stream cut it before decodin
 The training split comes from the image arrays or files (class-balanced epochs from
 data/balanced.py where the data set asks for them), or from TFRecords written by
 `python -m famus_tf.data.convert` (`--records_dir`). Streams yield
-(images uint8, labels, is_clean) and (meta images, meta labels).
+(images uint8, labels, is_clean, index) and (meta images, meta labels).
+
+`index` is each example's position in the training set (`Prepared.train_images`), the
+key of the per-example weight store (train/weight_store.py). It is one more array
+that travels with the images through every path: shuffled or read in a class-balanced
+`order`, cut into input-pipeline shards, and past unreadable files that the decoder
+skips (pipeline.train_stream); from TFRecords it is the records' `index` feature, the
+same position (records.write_records is given the training paths in order).
 
 `skip_steps` starts the streams after that many global steps: distributed iterators
 cannot be checkpointed, so a resumed distributed run rebuilds them at the restored
@@ -20,8 +27,6 @@ from famus_tf.data import balanced, pipeline, records
 
 def streams(strategy, data, data_cfg, seed, epochs, with_meta, skip_steps=0):
     """(train iterator, meta iterator or None) of a run."""
-    clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
-        np.ones_like(data.train_labels, bool)
     order = None
     if data.balanced_batches and not data_cfg.records_dir:  # a fresh balanced sample per epoch
         order = np.concatenate([balanced.epoch_indices(
@@ -31,7 +36,7 @@ def streams(strategy, data, data_cfg, seed, epochs, with_meta, skip_steps=0):
     def train_source(batch, shard, skip):
         if data_cfg.records_dir:
             return _records_stream(data_cfg.records_dir, data, batch, seed, shard, skip)
-        return pipeline.train_stream((data.train_images, data.train_labels, clean), batch, seed,
+        return pipeline.train_stream(train_arrays(data), batch, seed,
                                      decode_size=data.decode_size, order=order, shard=shard,
                                      skip_batches=skip)
 
@@ -46,16 +51,26 @@ def streams(strategy, data, data_cfg, seed, epochs, with_meta, skip_steps=0):
     return train, iter(_distributed(strategy, meta_source, meta_batch, skip_steps))
 
 
+def train_arrays(data):
+    """(images or paths, labels, is_clean, index) of the training set: is_clean where the
+    true labels are known (else all True), index = 0..N-1."""
+    clean = (data.train_clean == data.train_labels) if data.train_clean is not None else \
+        np.ones_like(data.train_labels, bool)
+    index = np.arange(len(data.train_labels), dtype=np.int64)
+    return data.train_images, data.train_labels, clean, index
+
+
 def _records_stream(records_dir, data, batch, seed, shard, skip):
-    """The training split from TFRecords (data/records.py), as (images, labels, is_clean)."""
+    """The training split from TFRecords (data/records.py), as (images, labels, is_clean,
+    index)."""
     has_clean = "clean" in records.read_metadata(records_dir, "train")["columns"]
     balanced_spec = (data.balanced_batches, data.num_classes) if data.balanced_batches else None
-    ds = records.train_stream(records_dir, "train", batch, seed,
-                              columns=("label", "clean") if has_clean else ("label",),
+    columns = ("label", "clean", "index") if has_clean else ("label", "index")
+    ds = records.train_stream(records_dir, "train", batch, seed, columns=columns,
                               balanced=balanced_spec, shard=shard, skip_batches=skip)
     if has_clean:
-        return ds.map(lambda x, y, c: (x, y, tf.equal(c, y)))
-    return ds.map(lambda x, y: (x, y, tf.ones_like(y, tf.bool)))
+        return ds.map(lambda x, y, c, i: (x, y, tf.equal(c, y), i))
+    return ds.map(lambda x, y, i: (x, y, tf.ones_like(y, tf.bool), i))
 
 
 def _distributed(strategy, make, global_batch, skip_steps=0):

@@ -8,10 +8,12 @@ an end-of-epoch step subclasses the Trainer and overrides or reuses the parts.
 
 Under a tf.distribute strategy (train/distribute.py) the networks, the meta model,
 the samplers and every optimiser are created in `strategy.scope()`, the input comes
-from train/inputs.py, and the multi-step loop calls `strategy.run` per step. Only the chief writes the
-checkpoint, the summaries and the SavedModel into the model directory; other workers
-save into private temporary directories (saving is collective) and resume from the
-chief's checkpoint.
+from train/inputs.py, and the multi-step loop calls `strategy.run` per step; each
+step's example weights, gathered over the replicas with their examples' indices, go
+into the per-example weight store (train/weight_store.py) in the loop's cross-replica
+part. Only the chief writes the checkpoint, the summaries and the SavedModel into the
+model directory; other workers save into private temporary directories (saving is
+collective) and resume from the chief's checkpoint.
 """
 import dataclasses
 import hashlib
@@ -29,12 +31,12 @@ from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import checkpoint, distribute, evaluate, inputs, nonfinite
-from famus_tf.train import suspects
+from famus_tf.train import suspects, weight_store
 from famus_tf.train.export import export_classifier, write_class_names
 from famus_tf.train.profile import StepSplit
 from famus_tf.train.progress import progress
 from famus_tf.train.summaries import (Summaries, WeightMeans, last_step, selection_counts,
-                                      weight_histograms)
+                                      store_histograms, weight_histograms)
 
 
 def make_prep(learner, mean, std, augmentation):
@@ -49,11 +51,13 @@ def make_prep(learner, mean, std, augmentation):
 
 
 def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates, batch,
-                augmentation, xla=False, guard=None):
+                augmentation, xla=False, guard=None, store=None):
     """A function running `n` steps in one graph; returns (sums of the scalar metrics,
     summed gates, and the last batch's example weights and clean mask, of the first
     replica; then the non-finite guard's index of the first bad step in the call (-1:
-    none), its code and the number of skipped steps, see train/nonfinite.py)."""
+    none), its code and the number of skipped steps, see train/nonfinite.py). With a
+    `store` (train/weight_store.py) every good step writes its global batch's indices
+    and example weights into it."""
     guard = guard or nonfinite.for_learner("stop", learner)
     dtype = learner.dtype
     names = learner.scalar_metrics()
@@ -63,24 +67,28 @@ def _multi_step(strategy, learner, train_it, meta_it, mean, std, num_candidates,
     # The step itself (not the input) is XLA-compiled with --xla.
     train_step = compiled_step(learner, xla=True) if xla else learner.train_step
 
-    def replica_step(x, y, is_clean, xv=None, yv=None):
+    def replica_step(x, y, is_clean, index, xv=None, yv=None):
         if xv is not None:
             m = train_step(prep(x, 11), y, prep(xv, 13), yv)
         else:
             m = train_step(prep(x, 11), y)
-        return m, is_clean
+        seen = replicas.all_gather((index, m["example_weights"])) if store is not None else ()
+        return m, is_clean, seen
 
     def iteration():
         args = tuple(next(train_it)) + (tuple(next(meta_it)) if meta_it is not None else ())
-        m, is_clean = distribute.run_step(strategy, replica_step, args)
-        return m, (m, is_clean)
+        m, is_clean, seen = distribute.run_step(strategy, replica_step, args)
+        return m, (m, is_clean, seen)
 
     def add(state, out, ok):
-        (sums, gates, weights, _), (m, is_clean) = state, out
+        (sums, gates, weights, _), (m, is_clean, seen) = state, out
         keep = lambda v: tf.where(ok, tf.cast(v, dtype), tf.zeros_like(v, dtype))  # noqa: E731
-        return ({k: sums[k] + keep(m[k]) for k in names},
-                gates + keep(m.get("gates", tf.zeros([num_candidates], dtype))),
-                tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype), is_clean)
+        written = [store.update(*seen, ok)] if store is not None else []
+        with tf.control_dependencies(written):  # a skipped step leaves the store alone
+            return ({k: sums[k] + keep(m[k]) for k in names},
+                    gates + keep(m.get("gates", tf.zeros([num_candidates], dtype))),
+                    tf.cast(m.get("example_weights", tf.zeros_like(weights)), dtype),
+                    tf.identity(is_clean))
 
     def run(n):
         init = ({k: tf.zeros([], dtype) for k in names}, tf.zeros([num_candidates], dtype),
@@ -99,6 +107,8 @@ _SCALAR_TAGS = {"loss": "train/loss", "accuracy": "train/accuracy", "val_loss": 
 
 class Trainer:
     """One training run of one base network (method as configured)."""
+
+    store = None  # the per-example weight store (train/weight_store.py), made by `restore`
 
     def __init__(self, experiment, prepared=None, strategy=None):
         self.exp = experiment
@@ -157,9 +167,9 @@ class Trainer:
         return self.model
 
     def suspect_scoring(self):
-        """(network, MetaLearner of the weight column or None, [N] clean probabilities or
-        None) of suspects.csv (train/suspects.py)."""
-        return self.final_model(), self.learner, None
+        """(network, [N] meta-learned weights of the store or None, [N] clean
+        probabilities or None) of suspects.csv (train/suspects.py)."""
+        return self.final_model(), None if self.store is None else self.store.means(), None
 
     def optim_config(self):
         """The base optimiser's config, epoch boundaries (--lr_epochs) added as iterations."""
@@ -215,8 +225,13 @@ class Trainer:
             self.counts = tf.Variable(tf.zeros([self.num_candidates], tf.float64),
                                       name="selection_counts")
             self.skipped = tf.Variable(0, dtype=tf.int64, name="nonfinite_skipped")
+        # outside the scope: plain variables that the loop's cross-replica part updates
+        self.store = (weight_store.WeightStore(len(self.data.train_labels))
+                      if weight_store.keeps_store(self.exp.meta.method) else None)
         trackables = dict(self.learner.trackables(), best_top1=self.best,
                           selection_counts=self.counts, nonfinite_skipped=self.skipped)
+        if self.store is not None:
+            trackables["meta_weight_store"] = self.store
         if self.train_it is not None:
             trackables["train_iterator"] = self.train_it
         if self.meta_it is not None:
@@ -260,7 +275,7 @@ class Trainer:
         self.guard = nonfinite.for_learner(exp.run.on_nonfinite, self.learner)
         self.loop = tf.function(_multi_step(self.strategy, self.learner, self.train_it, self.meta_it,
                                             data.mean, data.std, self.num_candidates, per_replica,
-                                            exp.data.augment, exp.run.xla, self.guard),
+                                            exp.data.augment, exp.run.xla, self.guard, self.store),
                                 autograph=False)
 
     def build_evaluators(self):
@@ -307,7 +322,7 @@ class Trainer:
             ms = (time.perf_counter() - t0) * 1000.0 / n
             self.step, pos = self.step + n, pos + n
             self.counts.assign_add(tf.cast(gates, tf.float64))
-            if self.exp.meta.method in ("mwnet", "l2r"):
+            if weight_store.keeps_store(self.exp.meta.method):
                 last["weight_means"].add(weights.numpy(), is_clean.numpy())
             good = max(n - int(skipped), 1)
             scal = {_SCALAR_TAGS[k]: float(v) / good for k, v in sums.items()}
@@ -345,6 +360,9 @@ class Trainer:
             s.scalars(step, self.splitter.measure(last["ms"]))
         if self.meta_it is not None and "ms" in last:
             weight_histograms(s, step, last["weights"].numpy(), last["is_clean"].numpy())
+        if self.store is not None and self.data.train_clean is not None:
+            store_histograms(s, step, self.store.means(),
+                             self.data.train_clean == self.data.train_labels)
         if self.num_candidates:
             names = [self.model.trainable_variables[i].path for i in self.learner.selection.candidates]
             selection_counts(s, step, self.counts.numpy(), names)

@@ -91,6 +91,16 @@ def weight_histograms(summaries, step, weights, is_clean):
             summaries.histogram(step, f"weights/{name}", weights[mask])
 
 
+def store_histograms(summaries, step, meta_weights, is_clean):
+    """Histograms `meta_weight/clean` and `meta_weight/noisy` of the weight store's
+    per-example means (train/weight_store.py; examples never seen left out)."""
+    meta_weights, is_clean = np.asarray(meta_weights), np.asarray(is_clean, bool)
+    seen = np.isfinite(meta_weights)
+    for name, mask in (("clean", is_clean & seen), ("noisy", ~is_clean & seen)):
+        if mask.any():
+            summaries.histogram(step, f"meta_weight/{name}", meta_weights[mask])
+
+
 class WeightMeans:
     """Running means of the example weights of clean and of noisy examples over the
     batches given (the loop gives the last batch of each multi-step call);
