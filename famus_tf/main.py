@@ -35,6 +35,7 @@ from famus_tf import cli  # noqa: E402
 from famus_tf.config import Experiment  # noqa: E402
 from famus_tf.cotrain.trainer import CoTrainer  # noqa: E402
 from famus_tf.data import augment, datasets, records  # noqa: E402
+from famus_tf.meta import actual  # noqa: E402
 from famus_tf.train import checkpoint, distribute, nonfinite  # noqa: E402
 from famus_tf.train import results as run_results  # noqa: E402
 from famus_tf.train.loop import Trainer  # noqa: E402
@@ -127,6 +128,10 @@ def validate(f):
                         f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
     if not 0.0 <= f.drw_beta < 1.0:
         raise FlagError(f"--drw_beta must be in [0, 1), got {f.drw_beta}")
+    try:
+        actual.check(f.method, f.actual_step, f.mlc_update)
+    except ValueError as e:
+        raise FlagError(str(e))
     if f.head == "cosine" and f.loss != "ldam":
         raise FlagError("--head=cosine gives cosine logits in [-1, 1] that only the LDAM loss scales "
                         "(by --ldam_scale); use it with --loss=ldam")
