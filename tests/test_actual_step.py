@@ -19,6 +19,7 @@ from famus_tf.cotrain import losses as cotrain_losses
 from famus_tf.meta import actual
 from famus_tf.meta import functional as fn
 from famus_tf.meta.step import MetaLearner
+from famus_tf.train import nonfinite
 from tests import meta_fixtures as mf
 
 LR, MOMENTUM, WD = 0.25, 0.5, 5e-4  # LR and MOMENTUM are exact in float32 (Keras' SGD)
@@ -138,3 +139,28 @@ def test_combinations_that_cannot_reuse_are_refused():
         actual.check(method, "recompute")
     with pytest.raises(ValueError, match="L2R"):
         MetaLearner(mf.tiny_mlp(), 4, MetaConfig(method="l2r", actual_step="reuse"))
+
+
+def test_the_nonfinite_guard_covers_the_reused_update():
+    """An infinite base learning rate with a finite virtual one: every loss of the step is
+    finite and only the reused update is not; the guard names it and skip mode undoes it."""
+    keras.utils.set_random_seed(0)
+    learner = MetaLearner(mf.tiny_mlp(), 4, MetaConfig(method="mwnet", famus=False,
+                                                       actual_step="reuse"),
+                          OptimConfig(lr=float("inf"), virtual_lr=0.1))
+    guard = nonfinite.for_learner("skip", learner)
+    before = _state(learner)
+
+    @tf.function(autograph=False)
+    def step(*batch):
+        snap = guard.snapshot()
+        out = learner.train_step(*batch)
+        code = guard.check(out)
+        with tf.control_dependencies([guard.undo(code, snap)]):
+            return tf.identity(code), out["val_loss"]
+
+    code, val_loss = step(*mf.batches((6,), seed=0))
+    assert np.isfinite(float(val_loss))
+    assert guard.describe(int(code)) == "base network update"
+    for a, b in zip(before, _state(learner)):
+        np.testing.assert_array_equal(a, b)
