@@ -6,14 +6,15 @@ without XLA. Every configuration is compiled and warmed up first; then the
 configurations run in interleaved rounds, so that a slow spell of a noisy machine
 hits all of them alike, and the table reports the median milliseconds per step and
 its ratio to the plain step of the same XLA setting, the first-call (trace and
-compile) time, and the process' peak resident memory after that configuration was
-warmed up (a cumulative high-water mark: configurations run in table order).
+compile) time, and (`--memory`, on by default) the peak memory of one step of that
+configuration, measured in a fresh process per configuration (famus_tf/step_memory.py:
+the GPU allocator's peak, or on a CPU the growth of the process' VmHWM over its
+level between steps).
 With XLA the FaMUS steps are built without branches (`num_segments=0`), as
 famus_tf.main does: XLA needs minutes to compile `tf.switch_case` over them.
 """
 import json
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -25,7 +26,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import cli, models
+from famus_tf import cli, models, step_memory
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import eval_train
 from famus_tf.cotrain.step import CoStep
@@ -44,7 +45,10 @@ flags.DEFINE_integer("rounds", 5, "Timed rounds per configuration (after warm-up
 flags.DEFINE_integer("warmup", 2, "Untimed calls per configuration after the first.", flag_values=BENCH)
 flags.DEFINE_enum("xla", "both", ["both", "on", "off"], "Which XLA settings to time.", flag_values=BENCH)
 flags.DEFINE_list("methods", ["plain", "mwnet", "mwnet_famus", "mwnet_random", "l2r", "l2r_famus",
-                              "mlc", "mlc_famus"], "Configurations to time.", flag_values=BENCH)
+                              "mlc", "mlc_famus", "mwnet_reuse", "mwnet_famus_reuse"],
+                  "Configurations to time.", flag_values=BENCH)
+flags.DEFINE_bool("memory", True, "--mode=step: also measure each configuration's step memory in "
+                  "a fresh process (famus_tf/step_memory.py).", flag_values=BENCH)
 flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model's last stage).",
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
@@ -72,6 +76,8 @@ CONFIGS = {
     "floor": dict(method="plain"),  # reference: what any meta step must do (see floor_step)
     "mwnet": dict(method="mwnet", famus=False),
     "mwnet_famus": dict(method="mwnet", famus=True),
+    "mwnet_reuse": dict(method="mwnet", famus=False, actual_step="reuse"),  # one backward fewer
+    "mwnet_famus_reuse": dict(method="mwnet", famus=True, actual_step="reuse"),
     "mwnet_random": dict(method="mwnet", famus=True, gate_policy="random"),
     "mwnet_fixed": dict(method="mwnet", famus=True, gate_policy="fixed"),
     "mwnet_off": dict(method="mwnet", famus=True, gate_policy="off"),  # no candidate's path kept
@@ -114,10 +120,6 @@ def floor_step(learner, xla=False):
         return {"loss": tf.reduce_mean(fn.per_example_ce(val_logits, yv))}
 
     return tf.function(step, autograph=False, jit_compile=xla)
-
-
-def _peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active, strategy=None):
@@ -171,7 +173,7 @@ def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_
 
 
 def time_calls(calls, rounds, warmup, log=print, tag=""):
-    """{name: {times, first_call_s, peak_rss_mb, median_ms, ratio_to_plain}} of zero-argument
+    """{name: {times, first_call_s, median_ms, ratio_to_plain}} of zero-argument
     calls returning a dict with a "loss" tensor: first call, `warmup` untimed calls, then
     `rounds` interleaved timed rounds; ratios to the call named "plain" if there is one."""
     res = {n: {"times": []} for n in calls}
@@ -181,7 +183,6 @@ def time_calls(calls, rounds, warmup, log=print, tag=""):
         res[name]["first_call_s"] = time.perf_counter() - t0
         for _ in range(warmup):
             call()["loss"].numpy()
-        res[name]["peak_rss_mb"] = _peak_rss_mb()
         log(f"{tag}{name}: first call {res[name]['first_call_s']:.1f} s")
     for r in range(rounds):
         for name, call in calls.items():
@@ -286,13 +287,14 @@ def eval_cost(model, n, num_classes, rng):
 
 
 def table(results):
-    lines = ["| config | XLA | median ms | x plain | first call s | peak RSS MB |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| config | XLA | median ms | x plain | first call s | step MB | peak MB |",
+             "|---|---|---|---|---|---|---|"]
     for xla, res in results.items():
         for name, r in res.items():
             ratio = f"{r['ratio_to_plain']:.2f}" if r["ratio_to_plain"] else "-"
+            mem = [f"{r[k]:.0f}" if k in r else "-" for k in ("step_memory_mb", "peak_memory_mb")]
             lines.append(f"| {name} | {'on' if xla else 'off'} | {r['median_ms']:.0f} | {ratio} | "
-                         f"{r['first_call_s']:.1f} | {r['peak_rss_mb']:.0f} |")
+                         f"{r['first_call_s']:.1f} | {mem[0]} | {mem[1]} |")
     return "\n".join(lines)
 
 
@@ -373,12 +375,26 @@ def main(argv):
               "the same CPU cores (measures the distributed step's overhead, not a speed-up)")
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
                   f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies)
+    if f.memory:
+        add_memory(results, f)
     print(f"model={f.model} batch={f.batch_size} image={f.image_size}x{f.image_size}x{f.channels} "
           f"rounds={f.rounds}")
     print(table(results))
     if f.output_json:
         with open(f.output_json, "w") as fh:
             json.dump(to_json(results, f.model, f.batch_size), fh, indent=2)
+
+
+def add_memory(results, f):
+    """Adds step_memory_mb, peak_memory_mb, memory_source to each one-device configuration."""
+    for xla, res in results.items():
+        for name, r in res.items():
+            if name in CONFIGS:
+                r.update(step_memory.in_subprocess(name, xla, f.model, f.batch_size, f.image_size,
+                                                   f.channels, f.num_classes, f.candidates,
+                                                   f.num_active))
+                print(f"[xla={xla}] {name}: step memory {r['step_memory_mb']:.0f} MB "
+                      f"(peak {r['peak_memory_mb']:.0f} MB, {r['memory_source']})", flush=True)
 
 
 def _main_cotrain(f):

@@ -41,6 +41,8 @@ class MetaConfig:
     mlc_update: str = "learned"      # MLC: learned (T a meta model, beta) | official (T = I
                                      # every step, one plain step of mlc_t_step); meta/mlc.py
     mlc_t_step: float = 0.11         # MLC official: step size on T
+    actual_step: str = "recompute"   # recompute: phi from the updated meta model (Eq. 5) |
+                                     # reuse: the virtual step's gradient (meta/actual.py)
     loss: str = "ce"                 # training loss of every method: ce | ldam (meta/losses.py)
     ldam_max_margin: float = 0.5     # LDAM: the largest class margin
     ldam_scale: float = 30.0         # LDAM: logit scale s

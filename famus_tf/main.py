@@ -31,6 +31,7 @@ from famus_tf import cli
 from famus_tf.config import Experiment
 from famus_tf.cotrain.trainer import CoTrainer
 from famus_tf.data import augment, datasets, records
+from famus_tf.meta import actual
 from famus_tf.train import checkpoint, distribute, nonfinite
 from famus_tf.train import results as run_results
 from famus_tf.train.loop import Trainer
@@ -148,6 +149,10 @@ def validate(f):
                         f"zero), got {f.virtual_lr}; leave it unset for the scheduled lr")
     if not 0.0 <= f.drw_beta < 1.0:
         raise FlagError(f"--drw_beta must be in [0, 1), got {f.drw_beta}")
+    try:
+        actual.check(f.method, f.actual_step, f.mlc_update)
+    except ValueError as e:
+        raise FlagError(str(e))
     if f.head == "cosine" and f.loss != "ldam":
         raise FlagError("--head=cosine gives cosine logits in [-1, 1] that only the LDAM loss scales "
                         "(by --ldam_scale); use it with --loss=ldam")

@@ -3,6 +3,7 @@ from absl import flags
 
 from famus_tf import models
 from famus_tf.config import MetaConfig
+from famus_tf.meta.actual import ACTUAL_STEPS
 from flags.fill import fill
 
 D = MetaConfig()
@@ -25,6 +26,13 @@ def define(fv):
                       "MLC's update of T: learned (a meta model trained with --meta_lr, momentum, "
                       "decay; the FaMUS supplement) or official (the MLC code: T = I every step, one "
                       "plain step of --mlc_t_step, clip at 0, column-normalise).", flag_values=fv)
+    flags.DEFINE_enum("actual_step", D.actual_step, list(ACTUAL_STEPS),
+                      "The actual step's gradient. recompute (the paper, Eq. 5): example weights "
+                      "from the meta model after this step's meta update, a second backward pass "
+                      "through the training batch. reuse: the virtual step's own gradient (weights "
+                      "from the meta model before the update, which reaches w one step later): one "
+                      "backward pass fewer per step. mwnet and mlc (learned T) only; not l2r.",
+                      flag_values=fv)
     flags.DEFINE_float("mlc_t_step", D.mlc_t_step, "MLC official update: step size on T.",
                        lower_bound=0.0, flag_values=fv)
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import tensorflow as tf
 from absl.testing import absltest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -16,14 +17,15 @@ class BenchTest(absltest.TestCase):
         out = subprocess.run(
             [sys.executable, "-m", "famus_tf.bench", "--model=small_cnn", "--image_size=8",
              "--channels=1", "--batch_size=16", "--rounds=2", "--warmup=0", "--xla=off",
-             "--methods=plain,floor,mwnet,mwnet_famus", f"--output_json={path}"],
+             "--methods=plain,floor,mwnet_reuse,mwnet_famus", "--memory=false",
+             f"--output_json={path}"],
             cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
             timeout=600)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         self.assertIn("| mwnet_famus | off |", out.stdout)
         data = json.load(open(path))
         self.assertEqual((data["model"], data["batch_size"], data["xla"]), ("small_cnn", 16, False))
-        self.assertEqual(set(data["results"]), {"plain", "floor", "mwnet", "mwnet_famus"})
+        self.assertEqual(set(data["results"]), {"plain", "floor", "mwnet_reuse", "mwnet_famus"})
         self.assertEqual(data["results"]["plain"]["ratio_to_plain"], 1.0)
         for r in data["results"].values():
             self.assertGreater(r["median_ms"], 0.0)
@@ -40,7 +42,7 @@ class BenchTest(absltest.TestCase):
         out = subprocess.run(
             [sys.executable, "-m", "famus_tf.bench", "--mode=devices", "--model=small_cnn",
              "--image_size=8", "--channels=1", "--batch_size=16", "--rounds=1", "--warmup=0",
-             "--xla=off", "--methods=plain,mwnet_famus", f"--output_json={path}"],
+             "--xla=off", "--methods=plain,mwnet_famus", "--memory=false", f"--output_json={path}"],
             cwd=REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), capture_output=True, text=True,
             timeout=600)
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
@@ -49,6 +51,35 @@ class BenchTest(absltest.TestCase):
         self.assertEqual(set(results), {"plain", "mwnet_famus", "plain@2cpu", "mwnet_famus@2cpu"})
         for r in results.values():
             self.assertGreater(r["median_ms"], 0.0)
+
+
+class StepMemoryTest(absltest.TestCase):
+
+    def test_cpu_measure_sees_the_buffer_a_step_allocates(self):
+        """A step that fills 128 MB (above glibc's largest mmap threshold, so mapped and
+        released per call) measures at least that, the between-steps level excluded."""
+        from famus_tf import step_memory
+        if step_memory._gpu():
+            self.skipTest("the CPU measurement")
+        n = 32 * 1024 * 1024
+
+        def call():
+            return {"loss": tf.reduce_sum(tf.random.uniform([n]))}
+
+        call()
+        res = step_memory.measure(call, steps=2)
+        self.assertGreaterEqual(res["step_memory_mb"], 120.0)
+        self.assertLess(res["step_memory_mb"], 400.0)
+        self.assertGreater(res["peak_memory_mb"], res["step_memory_mb"])
+        small = step_memory.measure(lambda: {"loss": tf.reduce_sum(tf.ones([16]))}, steps=2)
+        self.assertLess(small["step_memory_mb"], 60.0)
+
+    def test_one_configuration_alone(self):
+        from famus_tf import step_memory
+        res = step_memory.run_config("mwnet_famus_reuse", False, "small_cnn", 8, 8, 1, 4, steps=1)
+        self.assertEqual(set(res), {"step_memory_mb", "peak_memory_mb", "memory_source"})
+        self.assertGreaterEqual(res["step_memory_mb"], 0.0)
+        self.assertGreater(res["peak_memory_mb"], res["step_memory_mb"])
 
 
 class PipelineBenchTest(absltest.TestCase):

@@ -19,7 +19,8 @@ CASES = [("mlp", "mwnet", False, {}), ("mlp", "mwnet", True, {}), ("mlp", "l2r",
          ("mlp", "l2r", True, {}), ("mlp", "mlc", False, {}), ("mlp", "mlc", True, {}),
          ("mlp", "mlc", True, {"mlc_update": "official"}), ("mlp", "plain", False, {}),
          ("mlp", "plain", False, LDAM_DRW), ("mlp", "mwnet", True, LDAM_DRW),
-         ("cnn", "mwnet", True, {})]
+         ("cnn", "mwnet", True, {}), ("mlp", "mwnet", True, {"actual_step": "reuse"}),
+         ("mlp", "mlc", False, {"actual_step": "reuse"})]
 
 
 def _learner(kind, method, famus, strategy, extra):

@@ -34,6 +34,12 @@ class FlagValidationTest(absltest.TestCase):
         self.assert_rejected(["--xla", "--strategy=mirrored", f"--model_dir={tmp}"], "--xla")
         self.assert_rejected(["--strategy=multi_worker_mirrored", f"--model_dir={tmp}"], "TF_CONFIG")
         self.assert_rejected([f"--records_dir={tmp}", f"--model_dir={tmp}"], "--records_dir")
+        self.assert_rejected(["--method=l2r", "--actual_step=reuse", f"--model_dir={tmp}"],
+                             "--actual_step=reuse: L2R")
+        self.assert_rejected(["--method=mlc", "--mlc_update=official", "--actual_step=reuse",
+                              f"--model_dir={tmp}"], "--mlc_update=learned")
+        self.assert_rejected(["--method=l2r", "--meta_set=pseudo_clean", "--actual_step=reuse",
+                              f"--model_dir={tmp}"], "--actual_step=reuse")
         # Nothing was written for the rejected runs.
         self.assertEqual(os.listdir(tmp), [])
 

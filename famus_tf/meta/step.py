@@ -11,7 +11,8 @@ iteration of a meta method (paper Algorithm 1):
   3. validation loss at w_hat, its gradient on the candidate / head tensors;
   4. gates from the samplers (or Random-K / fixed), the gated meta-gradient dL/dphi,
      the meta-model update (beta) and the sampler update (delta, L_r);
-  5. actual step on w with phi from the updated meta model, held constant.
+  5. actual step on w with phi from the updated meta model, held constant (or, with
+     `actual_step='reuse'`, the virtual step's own gradient: actual.py).
 The passes hand each other a `VirtualPass`. Only step 5 changes the base network's variables and BatchNorm statistics.
 
 `labels` are integer labels (Algorithm 1) or a co-training `Supervision` of Algorithm 2
@@ -35,7 +36,7 @@ from typing import Dict, List
 import tensorflow as tf
 
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
-from famus_tf.meta import functional as fn
+from famus_tf.meta import actual as actual_lib, functional as fn
 from famus_tf.meta import losses as losses_lib
 from famus_tf.meta import objective as objective_lib
 from famus_tf.meta import optim, replicas, selection as selection_lib, virtual
@@ -80,6 +81,7 @@ class MetaLearner:
         cotrain = cotrain or CotrainConfig()
         if cotrain.meta_set == "pseudo_clean":
             objective_lib.check_cotrain(meta)
+        actual_lib.check(meta.method, meta.actual_step, meta.mlc_update)
         self.prior = cotrain.prior
         if meta.gate_policy not in GATE_POLICIES:
             raise ValueError(f"gate_policy must be one of {GATE_POLICIES}, got {meta.gate_policy!r}")
@@ -336,10 +338,8 @@ class MetaLearner:
         if self._uses_lg():
             metrics["loss_g"] = sampler_lib.gradient_match_loss(
                 [c.grads[i] for i in sel.head], [c.u[i] for i in sel.head], meta.lg_loss)
-        # 5. actual step with the updated meta model, phi held constant.
-        phi_actual = method.actual_phi(c.losses, c.labels, d_phi)
-        actual = fn.inner_gradient(c.inner, c.logits, c.weights,
-                                   c.objective.logit_grads(phi_actual, c.logits_sg, c.labels))
+        # 5. actual step with the updated meta model, phi held constant (or reused).
+        phi_actual, actual = actual_lib.gradient(meta.actual_step, method, c, d_phi)
         self._actual_step(actual, c.new_non_trainable)
         losses = c.losses
         uniform = tf.fill(tf.shape(losses), 1.0 / tf.cast(tf.size(losses), losses.dtype))
