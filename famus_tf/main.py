@@ -24,7 +24,7 @@ import logging as std_logging
 import os
 
 import tensorflow as tf  # (TensorFlow's start-up lines: famus_tf/startup.py)
-from absl import flags
+from absl import flags, logging
 
 import flags as famus_flags
 from famus_tf import cli
@@ -153,6 +153,11 @@ def validate(f):
         actual.check(f.method, f.actual_step, f.mlc_update)
     except ValueError as e:
         raise FlagError(str(e))
+    if f.method == "mlc" and f.lr * f.batch_size > 1.0:
+        logging.warning("--method=mlc sums its loss over the batch: --lr=%g with --batch_size=%d is "
+                        "a step of %g on the mean loss, which usually diverges; divide a mean-loss "
+                        "learning rate by the batch size (MLC's code: 1e-4)", f.lr, f.batch_size,
+                        f.lr * f.batch_size)
     if f.head == "cosine" and f.loss != "ldam":
         raise FlagError("--head=cosine gives cosine logits in [-1, 1] that only the LDAM loss scales "
                         "(by --ldam_scale); use it with --loss=ldam")

@@ -10,7 +10,9 @@ D = MetaConfig()
 
 
 def define(fv):
-    flags.DEFINE_enum("method", D.method, ["plain", "mwnet", "l2r", "mlc"], "Training method.",
+    flags.DEFINE_enum("method", D.method, ["plain", "mwnet", "l2r", "mlc"], "Training method. mlc "
+                      "sums its loss over the batch (as MLC's code), so its --lr is per summed "
+                      "example: divide a mean-loss learning rate by the batch size.",
                       flag_values=fv)
     flags.DEFINE_float("meta_lr", D.meta_lr, "beta: meta-model learning rate.", lower_bound=0.0,
                        flag_values=fv)
