@@ -21,6 +21,8 @@ class MetaConfig:
                                      # the flag also takes last_stage (models.parse_candidates)
     head_prefix: str = "head"        # variable-path prefix of the classifier
     head_always_on: bool = True      # the classifier's second-order path is always kept
+    gate_weighting: str = "none"     # none: Eq. 9 | inverse_prob: each kept candidate term
+                                     # divided by its keep probability (unbiased; meta/virtual.py)
     num_active: int = 4              # K of Eq. 10 (and of Random-K)
     lambda_r: float = 0.1            # lambda_1, weight of L_r (Eq. 10)
     lambda_g: float = 0.1            # lambda_2, weight of L_g (Eq. 11)
@@ -88,6 +90,8 @@ class DataConfig:
     test_list: Optional[str] = None    # list: the test set
     class_names: Optional[str] = None  # list: file of class names, line c = class c
     records_dir: Optional[str] = None  # training split from TFRecords (data/records.py)
+    holdout_fraction: float = 0.0    # part of the noisy training set held out and evaluated
+                                     # each epoch (data/prepared.py with_holdout); 0: none
 
 
 @dataclasses.dataclass(frozen=True)

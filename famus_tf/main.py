@@ -132,6 +132,9 @@ def validate(f):
         raise FlagError("--noise_transition is required by --noise_type=transition")
     if f.records_dir and not entry.convertible:
         raise FlagError(f"--records_dir: only image-file data sets are converted, not --dataset={f.dataset}")
+    if f.records_dir and f.holdout_fraction:
+        raise FlagError("--holdout_fraction: the TFRecords of --records_dir hold the whole training "
+                        "split; hold out with the original files (drop --records_dir)")
     if (f.method != "plain" and f.meta_set != "pseudo_clean"
             and not entry.has_clean_labels(famus_flags.data.config(f))):
         raise FlagError(datasets.no_clean_set_message(f.dataset, f.method))

@@ -62,6 +62,12 @@ def define(fv):
     flags.DEFINE_string("records_dir", D.records_dir, "Read the training split from TFRecords "
                         "written by `python -m famus_tf.data.convert` (same data flags) instead of "
                         "decoding the original image files.", flag_values=fv)
+    flags.DEFINE_float("holdout_fraction", D.holdout_fraction, "Hold out this fraction of the "
+                       "(noisy) training set, stratified by its given labels, never trained on; "
+                       "evaluated every epoch as the extra test sets `holdout` (given labels: what "
+                       "you can measure without clean labels, for choosing settings without the "
+                       "test set) and `holdout_true` (true labels, where known). 0: none.",
+                       lower_bound=0.0, upper_bound=0.9, flag_values=fv)
 
 
 def config(fv):

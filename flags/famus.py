@@ -3,7 +3,7 @@ from absl import flags
 
 from famus_tf import models
 from famus_tf.config import MetaConfig
-from famus_tf.meta.step import GATE_POLICIES
+from famus_tf.meta.step import GATE_POLICIES, GATE_WEIGHTINGS
 from flags.fill import check_with
 
 D = MetaConfig()
@@ -16,6 +16,13 @@ def define(fv):
                       "learned samplers; random: Random-K ablation; fixed: every candidate on "
                       "(the fixed-block ablation); off: no candidate on (timing reference).",
                       flag_values=fv)
+    flags.DEFINE_enum("gate_weighting", D.gate_weighting, list(GATE_WEIGHTINGS),
+                      "none: the paper's gated meta-gradient (Eq. 9), the sum of the kept "
+                      "tensors' terms (smaller than the full one); inverse_prob: each kept "
+                      "candidate term divided by its keep probability (the sampler's 'on' "
+                      "probability, K/N for Random-K, floored at 0.05), an unbiased estimate of "
+                      "the full meta-gradient (not in the paper or its code). The samplers' own "
+                      "training signal is the same either way (docs/methods.md).", flag_values=fv)
     flags.DEFINE_string("candidates", D.candidates, "Gated tensors: all | top:N | "
                         "block:PREFIX[,PREFIX] | last_stage (the model's last stage).", flag_values=fv)
     check_with(fv, "candidates", models.check_candidates)

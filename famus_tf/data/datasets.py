@@ -27,7 +27,7 @@ import functools
 from typing import Callable, Optional, Union
 
 from famus_tf.data import cifar, clothing1m, cnwl, digits, own, webvision
-from famus_tf.data.prepared import Prepared  # noqa: F401  (what prepare returns)
+from famus_tf.data.prepared import Prepared, with_holdout  # noqa: F401  (what prepare returns)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,5 +122,7 @@ def no_clean_set_message(name, method):
 
 
 def prepare(data_cfg, noise_cfg):
-    """The Prepared dataset named by `data_cfg.dataset`."""
-    return get(data_cfg.dataset).prepare(data_cfg, noise_cfg)
+    """The Prepared dataset named by `data_cfg.dataset`, with `data_cfg.holdout_fraction`
+    of its training set held out (prepared.with_holdout; split with the noise seed)."""
+    data = get(data_cfg.dataset).prepare(data_cfg, noise_cfg)
+    return with_holdout(data, data_cfg.holdout_fraction, noise_cfg.seed)

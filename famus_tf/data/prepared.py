@@ -3,7 +3,8 @@
 `Prepared` holds the training set with its noisy labels (and the true ones where they
 are known), the clean meta set taken out of the training data before corruption (the
 MW-Net protocol), and the test set. `with_meta_split` is that protocol for data sets
-with clean labels; `existing` drops listed image files that are not on disk.
+with clean labels; `with_holdout` holds out part of the noisy training set for choosing
+settings without the test set; `existing` drops listed image files that are not on disk.
 """
 import dataclasses
 import os
@@ -60,6 +61,39 @@ def with_meta_split(name, num_classes, shape, mean, std, images, labels, test, d
         noisy = noise_lib.corrupt(clean, num_classes, noise_cfg)
     return Prepared(name, num_classes, shape, tuple(mean), tuple(std), images[rest], noisy, clean,
                     images[meta_idx], labels[meta_idx], *test)
+
+
+HOLDOUT, HOLDOUT_TRUE = "holdout", "holdout_true"
+
+
+def with_holdout(data, fraction, seed):
+    """`data` with `fraction` of its training set held out, stratified by the given (noisy)
+    labels (splits.stratified_split, so round(fraction * n_c) of each given class c).
+
+    The held-out examples leave the training set (never trained on) and become extra
+    test sets, evaluated every epoch like the test set: `holdout` with the given labels
+    (the accuracy a user without clean labels can measure) and, where the true labels are
+    known (synthetic noise), `holdout_true` with them (for analysis). Under symmetric noise
+    of rate r over C classes the first is affine in the second:
+    acc_given = (1 - r - r / (C - 1)) * acc_true + r / (C - 1), so both rank settings alike
+    up to sampling noise. `fraction=0` returns `data` unchanged.
+    """
+    if not fraction:
+        return data
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"--holdout_fraction must be in [0, 1), got {fraction}")
+    keep, held = splits.stratified_split(data.train_labels, fraction, seed)
+    if not len(held) or not len(keep):
+        raise ValueError(f"--holdout_fraction={fraction} leaves an empty training or held-out set "
+                         f"({len(keep)} / {len(held)} of {len(data.train_labels)} examples)")
+    extra = dict(data.extra_tests)
+    extra[HOLDOUT] = (data.train_images[held], data.train_labels[held])
+    clean = data.train_clean
+    if clean is not None:
+        extra[HOLDOUT_TRUE] = (data.train_images[held], clean[held])
+    return dataclasses.replace(
+        data, train_images=data.train_images[keep], train_labels=data.train_labels[keep],
+        train_clean=None if clean is None else clean[keep], extra_tests=extra)
 
 
 def existing(paths, labels_list, what):

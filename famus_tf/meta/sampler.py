@@ -70,6 +70,17 @@ def straight_through_gumbel(logits, tau, step, stream):
     return tf.reshape((tf.stop_gradient(hard - soft) + soft)[..., 1], [])
 
 
+def on_probability(logits):
+    """P(r = 1) of `straight_through_gumbel` for these two logits: softmax(logits)[1].
+
+    The hard forward value is argmax((logits + G) / tau) = argmax(logits + G) with G
+    i.i.d. Gumbel(0, 1), and by the Gumbel-max trick P(argmax = 1) = softmax(logits)[1],
+    whatever the temperature tau (tau changes only the soft sample that the
+    straight-through backward pass sees). Returned as a stop-gradient scalar.
+    """
+    return tf.stop_gradient(tf.nn.softmax(tf.reshape(logits, [-1]))[1])
+
+
 def gate_count_loss(gates, num_active, mode="paper"):
     """L_r (Eq. 10): (sum_l r_l - K)^2; `mode='code'` uses the last gate only,
     which is what the released code computes (see docs/ALGORITHM notes)."""

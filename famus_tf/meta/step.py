@@ -44,6 +44,7 @@ from famus_tf.meta import sampler as sampler_lib
 from famus_tf.meta.method import build_method
 
 GATE_POLICIES = ("learned", "random", "fixed", "off")
+GATE_WEIGHTINGS = ("none", "inverse_prob")
 
 
 @dataclasses.dataclass
@@ -83,6 +84,9 @@ class MetaLearner:
             objective_lib.check_cotrain(meta)
         actual_lib.check(meta.method, meta.actual_step, meta.mlc_update)
         self.prior = cotrain.prior
+        if meta.gate_weighting not in GATE_WEIGHTINGS:
+            raise ValueError(f"gate_weighting must be one of {GATE_WEIGHTINGS}, "
+                             f"got {meta.gate_weighting!r}")
         if meta.gate_policy not in GATE_POLICIES:
             raise ValueError(f"gate_policy must be one of {GATE_POLICIES}, got {meta.gate_policy!r}")
         if optim_config.virtual_lr is not None and optim_config.virtual_lr <= 0:
@@ -213,22 +217,24 @@ class MetaLearner:
         return out
 
     def _gates(self, grads, lr, u, seed_step):
-        """Hard 0/1 gates per candidate and, for learned samplers, their update."""
+        """Hard 0/1 gates per candidate, their keep probabilities P(r_l = 1) (stop-gradient;
+        what --gate_weighting=inverse_prob divides by) and, for learned samplers, their update."""
         sel, meta = self.selection, self.meta
         n = len(sel.candidates)
-        if meta.gate_policy == "fixed":
-            return tf.ones([n], self.dtype), {}
-        if meta.gate_policy == "off":
-            return tf.zeros([n], self.dtype), {}
+        ones = tf.ones([n], self.dtype)
+        if meta.gate_policy in ("fixed", "off"):
+            return ones if meta.gate_policy == "fixed" else tf.zeros([n], self.dtype), ones, {}
         if meta.gate_policy == "random":
-            return selection_lib.random_gates(n, meta.num_active, seed_step, meta.seed, self.dtype), {}
+            return (selection_lib.random_gates(n, meta.num_active, seed_step, meta.seed, self.dtype),
+                    ones * (min(meta.num_active, n) / n), {})
         with tf.GradientTape() as tape:
-            soft = []
+            soft, probs = [], []
             for k, (i, net) in enumerate(zip(sel.candidates, self.samplers)):
                 logits = net(tf.cast(sampler_lib.pooled_gradient(grads[i]), net.dtype))
                 gate = sampler_lib.straight_through_gumbel(logits[0], meta.gumbel_tau, seed_step,
                                                            meta.seed * 1009 + k + 1)
                 soft.append(tf.cast(gate, self.dtype))
+                probs.append(tf.cast(sampler_lib.on_probability(logits[0]), self.dtype))
             hard = tf.stop_gradient(tf.stack(soft))
             # dL_c/dr_l = <u_l, dw_hat_l/dr_l> = -alpha * s_l * <u_l, g_l>, s_l = +1 on, -1 off.
             sign = 2.0 * hard - 1.0
@@ -240,7 +246,7 @@ class MetaLearner:
         variables = self.sampler_variables
         sgrads = tape.gradient(loss, variables, unconnected_gradients=fn.ZERO)
         self.sampler_optimizer.apply(sgrads, variables)
-        return hard, {"loss_r": loss_r}
+        return hard, tf.stop_gradient(tf.stack(probs)), {"loss_r": loss_r}
 
     def _virtual_lr(self):
         """alpha of the virtual step: --virtual_lr if set (None: the scheduled lr)."""
@@ -290,10 +296,13 @@ class MetaLearner:
             out[i] = g
         return out
 
-    def _phi_gradient(self, c, hard):
-        """dL_val/dphi through the tensors the gates (0/1 per candidate) keep."""
+    def _phi_gradient(self, c, hard, keep_probs=None):
+        """dL_val/dphi through the tensors the gates (0/1 per candidate) keep; with
+        --gate_weighting=inverse_prob each kept term divided by its keep probability."""
+        if self.meta.gate_weighting == "none":
+            keep_probs = None
         return virtual.gated_meta_gradient(
-            self.selection, hard, tape=c.tape, phi_sg=c.phi_sg, grads=c.recorded,
+            self.selection, hard, keep_probs=keep_probs, tape=c.tape, phi_sg=c.phi_sg, grads=c.recorded,
             values=c.grads, lr=c.lr, u=c.u, lambda_g=self.meta.lambda_g if self._uses_lg() else 0.0,
             lg_mode=self.meta.lg_loss)
 
@@ -302,15 +311,18 @@ class MetaLearner:
         return c.theta_tape.gradient(c.phi, variables, output_gradients=d_phi,
                                      unconnected_gradients=fn.ZERO)
 
-    def meta_gradient(self, images, labels, val_images, val_labels, gates=None):
-        """The meta-gradients of one step for given 0/1 candidate gates; changes nothing.
+    def meta_gradient(self, images, labels, val_images, val_labels, gates=None, keep_probs=None):
+        """The meta-gradients of one step for given 0/1 candidate gates (and, with
+        --gate_weighting=inverse_prob, their keep probabilities); changes nothing.
 
         Returns {'phi': ..., 'd_phi': dL_val/dphi, 'theta': [dL_val/dtheta per meta variable]}.
         """
         c = self._virtual_pass(images, labels, val_images, val_labels)
         if gates is not None:
             gates = tf.cast(gates, self.dtype)
-        d_phi = self._phi_gradient(c, gates)
+        if keep_probs is not None:
+            keep_probs = tf.cast(keep_probs, self.dtype)
+        d_phi = self._phi_gradient(c, gates, keep_probs)
         out = {"phi": c.phi, "d_phi": d_phi}
         out["theta"] = self._theta_gradients(c, d_phi) if self.method.meta_variables else []
         return out
@@ -328,12 +340,12 @@ class MetaLearner:
     def _meta_step(self, images, labels, val_images, val_labels):
         meta, method, sel = self.meta, self.method, self.selection
         c = self._virtual_pass(images, labels, val_images, val_labels)
-        metrics, hard = {}, None
+        metrics, hard, keep_probs = {}, None, None
         if sel.candidates:
-            hard, extra = self._gates(self._sampler_gradients(c), c.lr, c.u,
-                                      self.optimizer.iterations)
+            hard, keep_probs, extra = self._gates(self._sampler_gradients(c), c.lr, c.u,
+                                                  self.optimizer.iterations)
             metrics.update(extra, gates=hard, gate_fraction=tf.reduce_mean(hard))
-        d_phi = self._phi_gradient(c, hard)
+        d_phi = self._phi_gradient(c, hard, keep_probs)
         self._meta_update(c, d_phi)
         if self._uses_lg():
             metrics["loss_g"] = sampler_lib.gradient_match_loss(

@@ -7,7 +7,10 @@ meta quantity (example weights, or the transition matrix). By the chain rule
     dL_val/dphi = sum_l < u_l, -alpha * d g_l / d phi >,
 
 one term per parameter tensor l (Eq. 7). FaMUS keeps the terms of the sampled
-tensors only (Eq. 9); the value of w_hat is never gated.
+tensors only (Eq. 9); the value of w_hat is never gated. Optionally
+(--gate_weighting=inverse_prob, not in the paper or its code) each kept candidate term
+is divided by its keep probability, which makes the gated sum an unbiased estimate of
+the full meta-gradient (`gated_meta_gradient`).
 
 Implementation: the training forward pass is recorded once on a persistent tape.
 Because every method's training loss depends on phi only through
@@ -107,17 +110,35 @@ def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=
                          unconnected_gradients=fn.ZERO)
 
 
-def gated_meta_gradient(selection, hard_gates, **kwargs):
-    """Runs `meta_gradient` in the branch of the lowest active candidate segment."""
+KEEP_PROB_FLOOR = 0.05  # inverse_prob weights are at most 1 / 0.05 = 20
+
+
+def gated_meta_gradient(selection, hard_gates, keep_probs=None, **kwargs):
+    """Runs `meta_gradient` in the branch of the lowest active candidate segment.
+
+    The mask of candidate l is its gate r_l (0/1), or with `keep_probs` (p_l = P(r_l = 1),
+    --gate_weighting=inverse_prob) r_l / p_l: the inverse-probability (Horvitz-Thompson)
+    weight. Since E[r_l / p_l] = 1, the weighted gated meta-gradient
+    sum_{l always on} t_l + sum_{l candidate} (r_l / p_l) t_l is an unbiased estimate of
+    the full one, sum_l t_l (Eq. 7), where Eq. 9's unweighted sum has mean
+    sum_{always on} t_l + sum_l p_l t_l. p_l is floored at KEEP_PROB_FLOOR (a weight of at
+    most 20), which bounds the variance and biases only terms kept less than 1 time in 20.
+    The weights are stop-gradient and act on the path to phi only: the samplers' own
+    training signal (the straight-through dL_c/dr_l and L_r, step.py `_gates`) is the
+    paper's either way. Always-on tensors (the head) have weight 1.
+    """
     from famus_tf.meta.selection import lowest_branch
     cand_pos = {c: k for k, c in enumerate(selection.candidates)}
     one = tf.ones([], kwargs["phi_sg"].dtype)
+    weights = hard_gates
+    if keep_probs is not None and hard_gates is not None:
+        weights = hard_gates / tf.maximum(keep_probs, KEEP_PROB_FLOOR)
 
     def mask(i):
         if i in selection.always_on:
             return one
         if i in cand_pos:
-            return tf.stop_gradient(hard_gates[cand_pos[i]])
+            return tf.stop_gradient(weights[cand_pos[i]])
         return None  # the head's tensors used by L_g only
 
     def branch(b):
