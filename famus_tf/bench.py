@@ -26,12 +26,13 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import cli, models, step_memory
+from famus_tf import bench_samplers, cli, models, step_memory
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import eval_train
 from famus_tf.cotrain.step import CoStep
 from famus_tf.data import augment, cnwl, pipeline, records
 from famus_tf.meta import functional as fn, optim
+from famus_tf.meta.precision import PRECISIONS
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import distribute
 
@@ -53,8 +54,10 @@ flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
-flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices", "cotrain"],
-                  "step: time training steps; cotrain: one iteration of Algorithm 2 (both networks' "
+flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices", "cotrain", "trained_samplers"],
+                  "step: time training steps; trained_samplers: train MW-Net + FaMUS on the "
+                  "digits for --sampler_train_steps, then time its step beside the same network "
+                  "with untrained samplers and report the gates (famus_tf/bench_samplers.py); cotrain: one iteration of Algorithm 2 (both networks' "
                   "co-training steps on batch_size labeled + batch_size unlabeled + 2 batch_size "
                   "meta images, configurations --cotrain_configs) and the per-epoch evaluation "
                   "pass, next to a plain step; "
@@ -68,6 +71,11 @@ flags.DEFINE_list("cotrain_configs", ["cotrain_famus", "cotrain_plain"],
                   "--mode=cotrain: configurations (cotrain_famus, cotrain_mwnet, cotrain_plain).",
                   flag_values=BENCH)
 flags.DEFINE_integer("eval_images", 1024, "--mode=cotrain: images of the timed evaluation pass.",
+                     flag_values=BENCH)
+flags.DEFINE_list("precisions", ["float32"], "--mode=step: time every configuration under each "
+                  "of these --precision values (float32, mixed_bfloat16, mixed_float16); rows "
+                  "NAME@PRECISION, with their speed-up over the float32 row.", flag_values=BENCH)
+flags.DEFINE_integer("sampler_train_steps", 200, "--mode=trained_samplers: training steps.",
                      flag_values=BENCH)
 flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
 
@@ -122,7 +130,8 @@ def floor_step(learner, xla=False):
     return tf.function(step, autograph=False, jit_compile=xla)
 
 
-def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active, strategy=None):
+def build_steps(names, xla, model_name, batch, num_classes, candidates, num_active, strategy=None,
+                precision="float32"):
     """Compiled steps for the named configurations, each with its own model copy; with a
     `strategy`, each step runs per replica on its shard of the (global) batch (the
     `floor` reference is one-device only)."""
@@ -136,7 +145,8 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
         meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
                           num_active=num_active, num_segments=0 if xla else 8, **CONFIGS[name])
         with (strategy or tf.distribute.get_strategy()).scope():
-            learner = MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
+            learner = MetaLearner(models.build_model(model_name, num_classes, shape,
+                                                     precision=precision), num_classes,
                                   meta, OptimConfig(lr=0.02))
         if strategy is None:
             steps[name] = floor_step(learner, xla) if name == "floor" else compiled_step(learner, xla)
@@ -149,11 +159,12 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
 
 def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_size=32, channels=3,
         num_classes=10, rounds=5, warmup=2, candidates=None, num_active=4, log=print,
-        strategies=None):
+        strategies=None, precisions=("float32",)):
     """Benchmarks and returns {xla: {name: {...}}}; also usable from tests.
 
     `strategies`: {suffix: tf.distribute strategy}; each configuration is also timed
-    under each strategy, as NAME + suffix (ratios still to the one-device plain step)."""
+    under each strategy, as NAME + suffix (ratios still to the one-device plain step);
+    and under each of `precisions` other than float32 as NAME@PRECISION (one-device)."""
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         raise ValueError(f"--methods: unknown configuration(s) {unknown}; known: {sorted(CONFIGS)}")
@@ -164,12 +175,26 @@ def run(names, xla_settings, model_name="preact_resnet18", batch_size=64, image_
     results = {}
     for xla in xla_settings:
         steps = build_steps(names, xla, model_name, batch, num_classes, candidates, num_active)
+        for p in precisions:
+            if p != "float32":
+                steps.update({f"{n}@{p}": s for n, s in build_steps(
+                    names, xla, model_name, batch, num_classes, candidates, num_active,
+                    precision=p).items()})
         for suffix, strategy in (strategies or {}).items():
             steps.update({n + suffix: s for n, s in build_steps(
                 names, xla, model_name, batch, num_classes, candidates, num_active, strategy).items()})
         calls = {n: (lambda step=step: step(*batch)) for n, step in steps.items()}
-        results[xla] = time_calls(calls, rounds, warmup, log, f"[xla={xla}] ")
+        results[xla] = speedups(time_calls(calls, rounds, warmup, log, f"[xla={xla}] "))
     return results
+
+
+def speedups(res):
+    """Adds `speedup_vs_float32` (float32 time / this time) to every NAME@PRECISION row."""
+    for name, r in res.items():
+        base = res.get(name.split("@")[0])
+        if "@" in name and base:
+            r["speedup_vs_float32"] = base["median_ms"] / r["median_ms"]
+    return res
 
 
 def time_calls(calls, rounds, warmup, log=print, tag=""):
@@ -287,14 +312,15 @@ def eval_cost(model, n, num_classes, rng):
 
 
 def table(results):
-    lines = ["| config | XLA | median ms | x plain | first call s | step MB | peak MB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| config | XLA | median ms | x plain | first call s | step MB | peak MB | speed-up vs float32 |",
+             "|---|---|---|---|---|---|---|---|"]
     for xla, res in results.items():
         for name, r in res.items():
             ratio = f"{r['ratio_to_plain']:.2f}" if r["ratio_to_plain"] else "-"
             mem = [f"{r[k]:.0f}" if k in r else "-" for k in ("step_memory_mb", "peak_memory_mb")]
+            fast = f"{r['speedup_vs_float32']:.2f}" if "speedup_vs_float32" in r else "-"
             lines.append(f"| {name} | {'on' if xla else 'off'} | {r['median_ms']:.0f} | {ratio} | "
-                         f"{r['first_call_s']:.1f} | {mem[0]} | {mem[1]} |")
+                         f"{r['first_call_s']:.1f} | {mem[0]} | {mem[1]} | {fast} |")
     return "\n".join(lines)
 
 
@@ -363,6 +389,8 @@ def main(argv):
         return
     if f.mode == "cotrain":
         return _main_cotrain(f)
+    if f.mode == "trained_samplers":
+        return bench_samplers.main(f)
     unknown = [n for n in f.methods if n not in CONFIGS]
     if unknown:
         raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
@@ -373,8 +401,12 @@ def main(argv):
         strategies = {f"@{len(devices)}cpu": distribute.build_strategy("mirrored", devices)}
         print(f"CPU figures: one device vs MirroredStrategy over {len(devices)} logical devices of "
               "the same CPU cores (measures the distributed step's overhead, not a speed-up)")
+    bad = [p for p in f.precisions if p not in PRECISIONS]
+    if bad:
+        raise SystemExit(f"famus_tf.bench: --precisions: unknown {bad}; known: {list(PRECISIONS)}")
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
-                  f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies)
+                  f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies,
+                  precisions=f.precisions)
     if f.memory:
         add_memory(results, f)
     print(f"model={f.model} batch={f.batch_size} image={f.image_size}x{f.image_size}x{f.channels} "

@@ -107,6 +107,8 @@ class RunConfig:
     steps_per_call: int = 10         # training steps per tf.function call
     seed: int = 0
     xla: bool = False
+    precision: str = "float32"       # float32 | mixed_bfloat16 | mixed_float16 (the base
+                                     # network's forward/backward; meta/precision.py)
     checkpoint_every: int = 200      # steps between checkpoints (and one per epoch)
     keep_checkpoints: int = 3
     export: bool = True

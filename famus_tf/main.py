@@ -143,6 +143,12 @@ def validate(f):
     if f.xla and f.strategy != "default":
         raise FlagError(f"--xla: compiles the one-device step; with --strategy={f.strategy} leave it "
                         "off (TPU steps are always XLA-compiled)")
+    if f.precision != "float32" and f.meta_set == "pseudo_clean":
+        raise FlagError(f"--precision={f.precision}: Algorithm 2 (--meta_set=pseudo_clean) runs in "
+                        "float32 only; drop --precision or use --meta_set=clean")
+    if f.precision == "mixed_float16" and f.strategy != "default":
+        raise FlagError(f"--precision=mixed_float16 runs on one device (its loss-scaled updates are "
+                        f"conditional); with --strategy={f.strategy} use mixed_bfloat16")
     if f.devices and f.strategy != "mirrored":
         raise FlagError(f"--devices is only used by --strategy=mirrored (got --strategy={f.strategy})")
     if f.method != "plain" and f.meta_set == "clean" and f.meta_per_class < 1:

@@ -3,6 +3,7 @@ from absl import flags
 
 from famus_tf import models
 from famus_tf.config import RunConfig
+from famus_tf.meta.precision import PRECISIONS
 from flags.fill import fill, ints
 
 D = RunConfig()
@@ -18,6 +19,12 @@ def define(fv):
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("seed", D.seed, "Seed of initialisation and data order.", flag_values=fv)
     flags.DEFINE_bool("xla", D.xla, "Compile the step with XLA (jit_compile).", flag_values=fv)
+    flags.DEFINE_enum("precision", D.precision, list(PRECISIONS), "The base network's forward "
+                      "and backward passes: float32, or 16 bits under the Keras mixed policy "
+                      "(variables, meta model, samplers, losses and meta-gradient stay float32; "
+                      "mixed_float16 adds dynamic loss scaling and is for GPUs; mixed_bfloat16 "
+                      "needs CPUs with bfloat16 instructions or GPUs/TPUs to be faster); "
+                      "see famus_tf/meta/precision.py.", flag_values=fv)
     flags.DEFINE_integer("checkpoint_every", D.checkpoint_every, "Steps between checkpoints.",
                          lower_bound=1, flag_values=fv)
     flags.DEFINE_integer("keep_checkpoints", D.keep_checkpoints, "Checkpoints kept.", lower_bound=1,

@@ -45,6 +45,16 @@ class FlagsTest(absltest.TestCase):
         self.assertEqual(exp.noise.transition, ((0.8, 0.2), (0.1, 0.9)))
         self.assertEqual(exp.optim.lr_boundaries, (3, 5))
 
+    def test_precision_flag_and_its_refusals(self):
+        self.assertEqual(main.build_experiment(self.parse("--precision=mixed_bfloat16")).run.precision,
+                         "mixed_bfloat16")
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, "precision"):
+            self.parse("--precision=float64")
+        with self.assertRaisesRegex(main.FlagError, "--precision=mixed_float16 runs on one device"):
+            main.build_experiment(self.parse("--precision=mixed_float16", "--strategy=mirrored"))
+        with self.assertRaisesRegex(main.FlagError, "Algorithm 2"):
+            main.build_experiment(self.parse("--precision=mixed_bfloat16", "--meta_set=pseudo_clean"))
+
 
 if __name__ == "__main__":
     absltest.main()

@@ -8,6 +8,8 @@ passes drop those new values; only the actual step commits them.
 """
 import tensorflow as tf
 
+from famus_tf.meta import precision
+
 ZERO = tf.UnconnectedGradients.ZERO
 
 
@@ -25,11 +27,14 @@ def forward(model, weights, non_trainable, images, training=True):
     """Logits of `model` at `weights`; returns (logits, new_non_trainable).
 
     With `training=True` BatchNorm uses the statistics of this batch, as the
-    reference implementations do for the virtual and validation passes.
+    reference implementations do for the virtual and validation passes. Under a mixed
+    precision policy the logits are cast to the weights' dtype, and with float16 loss
+    scaling the gradients through this pass are scaled and unscaled (precision.py).
     """
+    weights, logits_out = precision.forward_hooks(model, weights)
     logits, new_non_trainable = model.stateless_call(
         weights, non_trainable, images, training=training)
-    return logits, new_non_trainable
+    return logits_out(logits), new_non_trainable
 
 
 def per_example_ce(logits, labels):

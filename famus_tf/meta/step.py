@@ -39,7 +39,8 @@ from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.meta import actual as actual_lib, functional as fn
 from famus_tf.meta import losses as losses_lib
 from famus_tf.meta import objective as objective_lib
-from famus_tf.meta import optim, replicas, selection as selection_lib, virtual
+from famus_tf.meta import optim, precision as precision_lib, replicas, selection as selection_lib
+from famus_tf.meta import virtual
 from famus_tf.meta import sampler as sampler_lib
 from famus_tf.meta.method import build_method
 
@@ -95,6 +96,7 @@ class MetaLearner:
                              "None uses the scheduled lr")
         self.model, self.meta, self.optim_config = model, meta, optim_config
         self.dtype = model.trainable_variables[0].dtype
+        self.precision = precision_lib.Precision(model)  # mixed precision, loss scaling
         self.optimizer = optim.sgd(optim.piecewise(optim_config.lr, optim_config.lr_boundaries,
                                                    optim_config.lr_decay),
                                    optim_config.momentum, optim_config.nesterov, name="base_sgd")
@@ -143,6 +145,8 @@ class MetaLearner:
         if self.samplers:
             out["samplers"] = self.samplers
             out["sampler_optimizer"] = self.sampler_optimizer
+        if self.precision.dynamic:
+            out["loss_scale"] = self.precision.variables()
         return out
 
     def scalar_metrics(self, cotrain=False):
@@ -166,6 +170,7 @@ class MetaLearner:
 
     # ------------------------------------------------------------------ steps
     def train_step(self, images, labels, val_images=None, val_labels=None):
+        self.precision.begin_step()
         if self.method is None:
             if objective_lib.is_supervision(labels):
                 return self._uniform_step(images, labels, self._objective(labels))
@@ -179,12 +184,15 @@ class MetaLearner:
         variables = self.model.trainable_variables
         grads = optim.with_decay(grads, variables,
                                  replicas.scale_for_sum(self.optim_config.weight_decay))
-        self.optimizer.apply(grads, variables)
-        replicas.assign(self.model.non_trainable_variables, replicas.all_mean(new_non_trainable))
+        nt = replicas.all_mean(new_non_trainable)
+        self.precision.apply(self.optimizer, grads, variables,
+                             then=lambda: replicas.assign(self.model.non_trainable_variables, nt))
+        self.precision.end_step()
 
     def warmup_step(self, images, labels):
         """A plain step on integer labels whatever the method: the mean training loss
         (CE, or LDAM-DRW as configured), SGD with coupled weight decay."""
+        self.precision.begin_step()
         w, nt = fn.trainable_values(self.model), fn.non_trainable_values(self.model)
         with tf.GradientTape() as tape:
             tape.watch(w)
@@ -245,7 +253,7 @@ class MetaLearner:
             loss = replicas.scale_for_sum(loss)  # replicated: every replica computes it alike
         variables = self.sampler_variables
         sgrads = tape.gradient(loss, variables, unconnected_gradients=fn.ZERO)
-        self.sampler_optimizer.apply(sgrads, variables)
+        self.precision.apply(self.sampler_optimizer, sgrads, variables)
         return hard, tf.stop_gradient(tf.stack(probs)), {"loss_r": loss_r}
 
     def _virtual_lr(self):
@@ -270,7 +278,7 @@ class MetaLearner:
             phi = method.phi(losses, labels)
         tape, phi_sg, recorded = virtual.recorded_gradients(
             inner, logits, w, objective, phi, logits_sg, labels)
-        grads = replicas.all_sum(recorded)  # the global virtual-step gradient
+        grads = self.precision.finite_or_zero(replicas.all_sum(recorded))  # the global g
         lr = self._virtual_lr()
         w_hat = virtual.virtual_weights(w, grads, lr)
         watch = sorted(set(sel.candidates) | set(sel.always_on) | set(sel.head))
@@ -301,10 +309,10 @@ class MetaLearner:
         --gate_weighting=inverse_prob each kept term divided by its keep probability."""
         if self.meta.gate_weighting == "none":
             keep_probs = None
-        return virtual.gated_meta_gradient(
+        return self.precision.finite_or_zero(virtual.gated_meta_gradient(
             self.selection, hard, keep_probs=keep_probs, tape=c.tape, phi_sg=c.phi_sg, grads=c.recorded,
             values=c.grads, lr=c.lr, u=c.u, lambda_g=self.meta.lambda_g if self._uses_lg() else 0.0,
-            lg_mode=self.meta.lg_loss)
+            lg_mode=self.meta.lg_loss, scale=self.precision.second_order_scale()))
 
     def _theta_gradients(self, c, d_phi):
         variables = list(self.method.meta_variables)
@@ -334,8 +342,7 @@ class MetaLearner:
             return
         mgrads = optim.with_decay(self._theta_gradients(c, d_phi), variables,
                                   replicas.scale_for_sum(self.meta.meta_weight_decay))
-        self.meta_optimizer.apply(mgrads, variables)
-        self.method.project()
+        self.precision.apply(self.meta_optimizer, mgrads, variables, then=self.method.project)
 
     def _meta_step(self, images, labels, val_images, val_labels):
         meta, method, sel = self.meta, self.method, self.selection

@@ -81,7 +81,7 @@ def recorded_gradients(inner, logits, weights, method, phi, logits_sg, labels):
 
 
 def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=0.0,
-                  lg_mode="paper", values=None):
+                  lg_mode="paper", values=None, scale=None):
     """dL/dphi through the second-order paths of `tensors`, each scaled by its mask (0/1).
 
     L = L_val + lambda_g * L_g(g_head(phi), u_head). By the chain rule this is
@@ -91,6 +91,8 @@ def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=
     tf.distribute), `values` the global gradients the coefficients are computed from
     (default: `grads`). Since w_hat depends on this replica's phi only through its own
     contribution, the local backward with global coefficients is the exact dL/dphi.
+    `scale` (float16 loss scaling, precision.py): the output gradients are multiplied
+    by it and the result divided by it.
     """
     values = grads if values is None else values
     coeffs = {i: (masks[i] * tf.stop_gradient(-lr * u[i]) if masks.get(i) is not None
@@ -105,9 +107,12 @@ def meta_gradient(tape, phi_sg, grads, lr, u, tensors, masks, head=(), lambda_g=
     kept = [i for i in tensors if masks.get(i) is not None or (lambda_g and i in head)]
     if not kept:
         return tf.zeros_like(phi_sg)
-    return tape.gradient([grads[i] for i in kept], phi_sg,
-                         output_gradients=[coeffs[i] for i in kept],
-                         unconnected_gradients=fn.ZERO)
+    if scale is not None:
+        coeffs = {i: c * tf.cast(scale, c.dtype) for i, c in coeffs.items()}
+    d_phi = tape.gradient([grads[i] for i in kept], phi_sg,
+                          output_gradients=[coeffs[i] for i in kept],
+                          unconnected_gradients=fn.ZERO)
+    return d_phi if scale is None else d_phi / tf.cast(scale, d_phi.dtype)
 
 
 KEEP_PROB_FLOOR = 0.05  # inverse_prob weights are at most 1 / 0.05 = 20

@@ -32,7 +32,7 @@ import os
 
 import keras
 
-from famus_tf.meta import selection
+from famus_tf.meta import precision as precision_lib, selection
 from famus_tf.models import applications, cifar_resnets
 from famus_tf.models.heads import HEADS, replace_head  # noqa: F401  (HEADS: the flag's values)
 from famus_tf.models.preact_resnet import preact_resnet18
@@ -149,7 +149,8 @@ def floatx_dtype_policy():
         yield
 
 
-def build_model(name, num_classes, input_shape, weights_path=None, head="linear"):
+def build_model(name, num_classes, input_shape, weights_path=None, head="linear",
+                precision="float32"):
     """Builds a registered model returning logits.
 
     Args:
@@ -159,6 +160,8 @@ def build_model(name, num_classes, input_shape, weights_path=None, head="linear"
         weights_path: optional local weights file (never downloaded); a missing file
             raises FileNotFoundError before anything is built.
         head: 'linear' (the model's own) or 'cosine' (LDAM's normalised classifier).
+        precision: 'float32' (floatx), or a mixed Keras policy for the layers
+            ('mixed_bfloat16', 'mixed_float16'; float32 variables, see meta/precision.py).
     Raises:
         ValueError: unknown `name`.
         FileNotFoundError: `weights_path` does not exist.
@@ -166,7 +169,8 @@ def build_model(name, num_classes, input_shape, weights_path=None, head="linear"
     builder = _entry(name)[0]
     if weights_path is not None and not os.path.isfile(weights_path):
         raise FileNotFoundError(f"weights file not found: {weights_path!r}")
-    with floatx_dtype_policy():
+    scope = floatx_dtype_policy() if precision == "float32" else precision_lib.policy_scope(precision)
+    with scope:
         model = replace_head(builder(int(num_classes), tuple(input_shape), weights_path), head,
                              int(num_classes))
     if weights_path is not None and name not in _APPLICATIONS:

@@ -193,7 +193,7 @@ class Trainer:
         in the strategy's scope)."""
         run, data = self.exp.run, self.data
         model = models.build_model(run.model, data.num_classes, data.image_shape,
-                                   run.weights_path, run.head)
+                                   run.weights_path, run.head, run.precision)
         if run.sync_batchnorm:
             distribute.sync_batchnorm(model)
         return model, MetaLearner(model, data.num_classes, meta, self.optim_config(),

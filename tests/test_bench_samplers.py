@@ -1,0 +1,32 @@
+"""The bench's trained-sampler statistics and precision speed-ups (pure functions; the
+timed runs are exercised by the bench itself)."""
+import numpy as np
+
+from famus_tf import bench, bench_samplers
+
+
+def test_gate_stats_on_rates_and_lowest_active_histogram():
+    gates = [[0, 1, 1], [1, 0, 1], [0, 0, 0], [0, 1, 0]]
+    g = bench_samplers.gate_stats(gates)
+    assert g["on_rate"] == [0.25, 0.5, 0.5]
+    assert g["mean_active"] == 1.25
+    assert g["lowest_active"] == {"0": 1, "1": 2, "none": 1} and g["steps"] == 4
+    assert list(g["lowest_active"]) == ["0", "1", "none"]  # depth order, none last
+
+
+def test_speedups_over_the_float32_row():
+    res = {"plain": {"median_ms": 100.0}, "plain@mixed_bfloat16": {"median_ms": 80.0},
+           "mwnet_famus": {"median_ms": 300.0}, "mwnet_famus@mixed_bfloat16": {"median_ms": 200.0}}
+    bench.speedups(res)
+    assert res["plain@mixed_bfloat16"]["speedup_vs_float32"] == 1.25
+    assert res["mwnet_famus@mixed_bfloat16"]["speedup_vs_float32"] == 1.5
+    assert "speedup_vs_float32" not in res["plain"]
+
+
+def test_digits_stream_shapes_noise_and_clean_meta_batch():
+    stream = bench_samplers.digits_stream(32, 3, 64, noise=0.4)
+    x, y, xv, yv = next(stream)
+    assert x.shape == (64, 32, 32, 3) and xv.shape == (64, 32, 32, 3)
+    assert x.dtype == "float32" and y.dtype == "int64"
+    np.testing.assert_array_equal(x.numpy()[..., 0], x.numpy()[..., 2])  # grey tiled to 3 channels
+    assert set(np.unique(yv.numpy())) <= set(range(10))
