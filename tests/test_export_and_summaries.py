@@ -1,5 +1,6 @@
 """SavedModel export with a uint8 signature, and TensorBoard summaries read back."""
 import os
+import time
 
 import keras
 import numpy as np
@@ -112,6 +113,9 @@ class ResumedSummariesTest(absltest.TestCase):
             first.scalars(step, {"train/loss": 10.0 - step})
         first.close()
         self.assertEqual(summaries.last_step(logdir), 5)
+        # A resumed run is a later process: its event file's name (whole seconds) sorts
+        # after the first one's, as TensorBoard reads them. Within one second it may not.
+        time.sleep(1.1)
         resumed = summaries.Summaries(logdir, after_step=summaries.last_step(logdir))
         for step in range(3, 8):  # the resumed run re-runs steps 3-5 exactly
             resumed.scalars(step, {"train/loss": 10.0 - step})
