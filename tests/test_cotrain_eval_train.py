@@ -72,3 +72,16 @@ def test_two_replicas_equal_one_device():
     with pytest.raises(ValueError, match="multiple"):
         eval_train.per_example_losses(model, (images, labels), _preprocess, batch_size=7,
                                       strategy=strategy)
+
+
+def test_a_loss_pass_traces_once_over_epochs():
+    """The co-training loop keeps one LossPass per network: later epochs reuse the trace."""
+    model = _model()
+    images, labels = _data(3)
+    loss_pass = eval_train.LossPass(model, _preprocess, batch_size=8)
+    first = loss_pass((images, labels))
+    model.layers[-1].bias.assign(model.layers[-1].bias + 0.5)  # the network moved on
+    second = loss_pass((images[:20], labels[:20]), num_examples=20)
+    assert loss_pass.step.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(first, _direct(_model(), images, labels), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(second, _direct(model, images[:20], labels[:20]), rtol=1e-5, atol=1e-6)

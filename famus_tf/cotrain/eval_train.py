@@ -53,27 +53,57 @@ def _loss_fn(model, preprocess):
     return losses
 
 
-def _distributed(strategy, padded, batch_size, losses):
-    """(losses, index) per global batch, gathered from every replica."""
-    replicas = strategy.num_replicas_in_sync
-    if batch_size % replicas:
-        raise ValueError(f"the evaluation batch size {batch_size} is not a multiple of the "
-                         f"{replicas} replicas")
+class LossPass:
+    """The per-example loss pass of one network, compiled once and reused every epoch
+    (a new tf.function per call would trace the network again each epoch).
 
-    def dataset_fn(ctx):
-        per_replica = ctx.get_per_replica_batch_size(batch_size)
-        return (padded.unbatch().batch(per_replica, drop_remainder=True)
-                .shard(ctx.num_input_pipelines, ctx.input_pipeline_id))
+    `preprocess`: images -> the model's float inputs (the test transform). Under a
+    strategy of R replicas, `batch_size` must be a multiple of R (one line otherwise).
+    """
 
-    def gathered(batch):
-        # one gather per tensor: strategy.gather of a tuple returned only the first
-        # replica's values (TF 2.21, MirroredStrategy)
-        out = strategy.run(losses, args=batch)
-        return tuple(strategy.gather(v, axis=0) for v in out)
+    def __init__(self, model, preprocess, batch_size=256, strategy=None):
+        self.batch_size = batch_size
+        self.strategy = strategy or tf.distribute.get_strategy()
+        replicas = self.strategy.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(f"the evaluation batch size {batch_size} is not a multiple of the "
+                             f"{replicas} replicas")
+        losses = _loss_fn(model, preprocess)
+        if replicas == 1:
+            self.step = tf.function(losses, autograph=False)
+        else:
+            strategy = self.strategy
 
-    step = tf.function(gathered, autograph=False)
-    for batch in strategy.distribute_datasets_from_function(dataset_fn):
-        yield step(batch)
+            def gathered(batch):
+                # one gather per tensor: strategy.gather of a tuple returned only the first
+                # replica's values (TF 2.21, MirroredStrategy)
+                out = strategy.run(losses, args=batch)
+                return tuple(strategy.gather(v, axis=0) for v in out)
+            self.step = tf.function(gathered, autograph=False)
+
+    def _results(self, padded):
+        """(losses, index) per global batch."""
+        if self.strategy.num_replicas_in_sync == 1:
+            return (self.step(*b) for b in padded)
+
+        def dataset_fn(ctx):
+            per_replica = ctx.get_per_replica_batch_size(self.batch_size)
+            return (padded.unbatch().batch(per_replica, drop_remainder=True)
+                    .shard(ctx.num_input_pipelines, ctx.input_pipeline_id))
+        return (self.step(b) for b in self.strategy.distribute_datasets_from_function(dataset_fn))
+
+    def __call__(self, data, num_examples=None):
+        """Per-example CE [N] (float64, training-set order); see per_example_losses."""
+        if num_examples is None and isinstance(data, tf.data.Dataset):
+            raise ValueError("per_example_losses: a dataset of batches needs num_examples")
+        n = len(data[1]) if num_examples is None else num_examples
+        padded = _batches(data, self.batch_size).map(_pad(self.batch_size))
+        out = np.full(n, np.nan)
+        for ce, index in self._results(padded):
+            ce, index = ce.numpy(), index.numpy()
+            keep = index >= 0
+            out[index[keep]] = ce[keep]
+        return out
 
 
 def per_example_losses(model, data, preprocess, num_examples=None, batch_size=256, strategy=None):
@@ -84,21 +114,6 @@ def per_example_losses(model, data, preprocess, num_examples=None, batch_size=25
     gives N). `preprocess`: images -> the model's float inputs (no augmentation: the
     caller's test transform, e.g. normalisation and a centre crop). Entries whose index
     never appears (e.g. unreadable files) are NaN (divide.split leaves them out).
+    A one-off pass; a loop that evaluates every epoch keeps a LossPass.
     """
-    if num_examples is None and isinstance(data, tf.data.Dataset):
-        raise ValueError("per_example_losses: a dataset of batches needs num_examples")
-    n = len(data[1]) if num_examples is None else num_examples
-    padded = _batches(data, batch_size).map(_pad(batch_size))
-    losses = _loss_fn(model, preprocess)
-    strategy = strategy or tf.distribute.get_strategy()
-    if strategy.num_replicas_in_sync == 1:
-        step = tf.function(losses, autograph=False)
-        results = (step(*b) for b in padded)
-    else:
-        results = _distributed(strategy, padded, batch_size, losses)
-    out = np.full(n, np.nan)
-    for ce, index in results:
-        ce, index = ce.numpy(), index.numpy()
-        keep = index >= 0
-        out[index[keep]] = ce[keep]
-    return out
+    return LossPass(model, preprocess, batch_size, strategy)(data, num_examples)

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from famus_tf.cotrain import divide, ensemble, epoch_log, losses, split_state, streams
+from famus_tf.cotrain import divide, ensemble, epoch_log, eval_train, losses, split_state, streams
 from famus_tf.train import checkpoint
 from famus_tf.train.export import export_classifier
 from famus_tf.train.loop import Trainer
@@ -68,6 +68,9 @@ class CoTrainer(Trainer):
         sel = self.learner.selection
         self.num_candidates = len(sel.candidates) if sel else 0
         self.with_meta = self.learner.method is not None
+        prep = streams.eval_preprocess(data, self.learner.dtype)
+        self.loss_passes = [eval_train.LossPass(m, prep, self.exp.data.eval_batch_size, self.strategy)
+                            for m in self.models]  # compiled once, reused every epoch
 
     def restore(self):
         run, strategy = self.exp.run, self.strategy
@@ -214,13 +217,9 @@ class CoTrainer(Trainer):
 
     def split_of(self, k, epoch):
         """divide.split of network k's per-example losses on the epoch's examples."""
-        from famus_tf.cotrain import eval_train
         d, cfg, b = self.data, self.exp.cotrain, self.exp.data.batch_size
         data, n = streams.split_input(d, self.exp.data, self.exp.run.seed, epoch)
-        losses_k = eval_train.per_example_losses(
-            self.models[k], data, streams.eval_preprocess(d, self.learner.dtype),
-            num_examples=self.num_examples, batch_size=self.exp.data.eval_batch_size,
-            strategy=self.strategy)
+        losses_k = self.loss_passes[k](data, num_examples=self.num_examples)
         lo, hi = divide.guard_bounds(n, b)
         return _break_ties(divide.split(losses_k, divide.split_seed(self.exp.run.seed, epoch, k + 1),
                                         cfg.p_threshold, cfg.meta_threshold, lo, hi))
