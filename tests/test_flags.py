@@ -55,6 +55,14 @@ class FlagsTest(absltest.TestCase):
         with self.assertRaisesRegex(main.FlagError, "Algorithm 2"):
             main.build_experiment(self.parse("--precision=mixed_bfloat16", "--meta_set=pseudo_clean"))
 
+    def test_mlc_warns_of_a_summed_loss_step_above_one(self):
+        with self.assertLogs("absl", level="WARNING") as logs:
+            main.build_experiment(self.parse("--method=mlc", "--lr=0.1", "--batch_size=64"))
+        self.assertIn("a step of 6.4 on the mean loss", "\n".join(logs.output))
+        with self.assertNoLogs("absl", level="WARNING"):
+            main.build_experiment(self.parse("--method=mlc", "--lr=0.0015625", "--batch_size=64"))
+            main.build_experiment(self.parse("--method=mwnet", "--lr=0.1", "--batch_size=64"))
+
 
 if __name__ == "__main__":
     absltest.main()
