@@ -324,6 +324,23 @@ def table(results):
     return "\n".join(lines)
 
 
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_bfloat16_native(cpuinfo="/proc/cpuinfo"):
+    """True if the CPU lists an instruction set that computes bfloat16 (avx512_bf16 or
+    amx_bf16; without one, TensorFlow's CPU kernels convert to and from float32 and a
+    bfloat16 step is slower than a float32 one), False if it lists none, None if unknown."""
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return any(flag in line.split() for flag in BF16_CPU_FLAGS)
+    except OSError:
+        pass
+    return None
+
+
 def to_json(results, model, batch_size):
     """{"model", "batch_size", "xla", "results": {name: {...}}} for the first XLA setting;
     with both settings, the XLA run is nested under "xla_on" in the same form."""
@@ -404,6 +421,11 @@ def main(argv):
     bad = [p for p in f.precisions if p not in PRECISIONS]
     if bad:
         raise SystemExit(f"famus_tf.bench: --precisions: unknown {bad}; known: {list(PRECISIONS)}")
+    if "mixed_bfloat16" in f.precisions and not tf.config.list_physical_devices("GPU"):
+        native = cpu_bfloat16_native()
+        if native is False:
+            print(f"note: this CPU lists none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated "
+                  "here, so the mixed_bfloat16 rows are expected to be slower than float32")
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
                   f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies,
                   precisions=f.precisions)

@@ -1,5 +1,5 @@
-"""The bench's trained-sampler statistics and precision speed-ups (pure functions; the
-timed runs are exercised by the bench itself)."""
+"""The bench's trained-sampler statistics, precision speed-ups and CPU bfloat16 check
+(pure functions; the timed runs are exercised by the bench itself)."""
 import numpy as np
 
 from famus_tf import bench, bench_samplers
@@ -21,6 +21,15 @@ def test_speedups_over_the_float32_row():
     assert res["plain@mixed_bfloat16"]["speedup_vs_float32"] == 1.25
     assert res["mwnet_famus@mixed_bfloat16"]["speedup_vs_float32"] == 1.5
     assert "speedup_vs_float32" not in res["plain"]
+
+
+def test_cpu_bfloat16_flag_read_from_cpuinfo(tmp_path):
+    for flags_line, want in (("fpu avx2 avx512f avx512_bf16 fma", True),
+                             ("fpu avx amx_bf16", True), ("fpu avx avx2 fma", False)):
+        path = tmp_path / "cpuinfo"
+        path.write_text(f"processor\t: 0\nflags\t\t: {flags_line}\n")
+        assert bench.cpu_bfloat16_native(str(path)) is want
+    assert bench.cpu_bfloat16_native(str(tmp_path / "absent")) is None
 
 
 def test_digits_stream_shapes_noise_and_clean_meta_batch():
