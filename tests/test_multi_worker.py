@@ -74,8 +74,9 @@ def _sha1(log):
 
 
 class MirroredTest(absltest.TestCase):
-    """One mirrored run (two logical CPUs, synchronized BatchNorm, one epoch) is compared
-    with one device and is the uninterrupted reference of the SIGKILL/resume test."""
+    """Mirrored runs (two logical CPUs, synchronized BatchNorm, one epoch): full MW-Net is
+    compared with one device; MW-Net + FaMUS is the uninterrupted reference of the
+    SIGKILL/resume test."""
 
     ARGS = ["--epochs=1", "--export=false", "--sync_batchnorm", "--steps_per_call=1",
             "--checkpoint_every=5"]
@@ -84,8 +85,18 @@ class MirroredTest(absltest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.root = tempfile.mkdtemp(prefix="famus_mirrored_")
-        cls.one, cls.two = os.path.join(cls.root, "one"), os.path.join(cls.root, "two")
-        cls.run_one = _run(cls.ARGS + [f"--model_dir={cls.one}"])
+        cls.two = os.path.join(cls.root, "two")
+        # The one-device comparison trains full MW-Net: FaMUS's hard gates are discrete,
+        # and a float32 difference between the one- and two-device reductions can flip a
+        # gate whose noisy logit is near zero (seen at step 18 of 18 with the quickstart's
+        # beta: the test losses then differ by 3e-3, full MW-Net's by 1e-8). The FaMUS step
+        # under a strategy equals one device step by step (tests/test_distribute.py); the
+        # mirrored FaMUS run here is the uninterrupted reference of the resume test.
+        cls.full_one = os.path.join(cls.root, "full_one")
+        cls.full_two = os.path.join(cls.root, "full_two")
+        cls.run_full_one = _run(cls.ARGS + ["--famus=false", f"--model_dir={cls.full_one}"])
+        cls.run_full_two = _run(cls.ARGS + ["--famus=false"] + MIRRORED
+                                + [f"--model_dir={cls.full_two}"])
         cls.run_two = _run(cls.ARGS + MIRRORED + [f"--model_dir={cls.two}"])
 
     @classmethod
@@ -94,16 +105,15 @@ class MirroredTest(absltest.TestCase):
         super().tearDownClass()
 
     def test_sync_batchnorm_mirrored_trains_like_one_device(self):
-        # One epoch (18 steps): the runs agree to about 1e-6 here; over a second epoch float32
-        # rounding differences between the one- and two-device reductions grow (MW-Net +
-        # FaMUS amplifies them) to a few 1e-3 on some CPUs.
-        self.assertEqual(self.run_one.returncode, 0, self.run_one.stderr[-3000:])
-        self.assertEqual(self.run_two.returncode, 0, self.run_two.stderr[-3000:])
-        a = json.load(open(os.path.join(self.one, "results.json")))
-        b = json.load(open(os.path.join(self.two, "results.json")))
+        # One epoch (18 steps) of full MW-Net: the runs agree to about 1e-8 here; float32
+        # reductions in another order may drift further on other CPUs, hence 1e-4.
+        self.assertEqual(self.run_full_one.returncode, 0, self.run_full_one.stderr[-3000:])
+        self.assertEqual(self.run_full_two.returncode, 0, self.run_full_two.stderr[-3000:])
+        a = json.load(open(os.path.join(self.full_one, "results.json")))
+        b = json.load(open(os.path.join(self.full_two, "results.json")))
         self.assertEqual(a["steps"], b["steps"])
         ra, rb = a["tests"]["test"], b["tests"]["test"]
-        self.assertAlmostEqual(ra["last_loss"], rb["last_loss"], delta=1e-3 * ra["last_loss"])
+        self.assertAlmostEqual(ra["last_loss"], rb["last_loss"], delta=1e-4 * ra["last_loss"])
         self.assertAlmostEqual(ra["last_top1"], rb["last_top1"], delta=2.0 / 540)
 
     def test_sigkill_then_resume_under_mirrored_matches_uninterrupted(self):
