@@ -66,8 +66,8 @@ class LossPass:
         self.strategy = strategy or tf.distribute.get_strategy()
         replicas = self.strategy.num_replicas_in_sync
         if batch_size % replicas:
-            raise ValueError(f"the evaluation batch size {batch_size} is not a multiple of the "
-                             f"{replicas} replicas")
+            raise ValueError(f"--eval_batch_size={batch_size} is not a multiple of the {replicas} "
+                             f"replicas (the per-example loss pass splits every batch evenly)")
         losses = _loss_fn(model, preprocess)
         if replicas == 1:
             self.step = tf.function(losses, autograph=False)
