@@ -77,6 +77,9 @@ flags.DEFINE_list("precisions", ["float32"], "--mode=step: time every configurat
                   "NAME@PRECISION, with their speed-up over the float32 row.", flag_values=BENCH)
 flags.DEFINE_integer("sampler_train_steps", 200, "--mode=trained_samplers: training steps.",
                      flag_values=BENCH)
+flags.DEFINE_list("actual_steps", ["recompute", "reuse"], "--mode=trained_samplers: the actual "
+                  "steps (recompute, reuse) to time with trained and untrained samplers; the "
+                  "first one trains the samplers.", flag_values=BENCH)
 flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
 
 CONFIGS = {

@@ -15,6 +15,12 @@ learn decides the speed. This mode
   3. times a plain step, the trained and the untrained FaMUS steps interleaved on the
      same digits batch (bench.time_calls), recording their gates.
 
+`actual_steps` lists the actual steps (meta/actual.py) to time: the first one trains,
+and for each a trained and an untrained learner are timed (rows `famus_trained`,
+`famus_untrained` for recompute; `famus_reuse_trained`, `famus_reuse_untrained` for
+reuse). Every learner of a kind starts from the same trained state (the base network,
+the weighting network, and for the trained ones the samplers).
+
 Reported per learner: the median step time and its ratio to the plain step, the mean
 on-rate of each candidate tensor, the mean number of active gates, and the histogram
 of the lowest active candidate (index in depth order; "none" when every gate is off);
@@ -51,15 +57,33 @@ def digits_stream(image_size, channels, batch_size, seed=0, noise=0.4):
 
 
 def famus_learner(model_name, image_size, channels, candidates=None, num_active=4,
-                  precision="float32", seed=0):
+                  precision="float32", seed=0, actual_step="recompute"):
     """MW-Net + FaMUS as the step bench builds it (learned samplers, 8 segments), 10 classes."""
     keras.utils.set_random_seed(seed)
     cand = models.parse_candidates(candidates or "last_stage", model_name)
     meta = MetaConfig(method="mwnet", famus=True, candidates=cand,
-                      head_prefix=models.head_prefix(model_name), num_active=num_active)
+                      head_prefix=models.head_prefix(model_name), num_active=num_active,
+                      actual_step=actual_step)
     model = models.build_model(model_name, 10, (image_size, image_size, channels),
                                precision=precision)
     return MetaLearner(model, 10, meta, OptimConfig(lr=0.02))
+
+
+def copy_state(src, dst, samplers):
+    """Copies the base network and the weighting network of learner `src` into `dst`, and
+    with `samplers` the samplers too (otherwise `dst` keeps its freshly initialised ones)."""
+    dst.model.set_weights(src.model.get_weights())
+    for a, b in zip(dst.method.meta_variables, src.method.meta_variables):
+        a.assign(b)
+    if samplers:
+        for a, b in zip(dst.samplers, src.samplers):
+            a.set_weights(b.get_weights())
+
+
+def row_name(actual_step, trained):
+    """The result row of a FaMUS learner: famus[_reuse]_(un)trained."""
+    middle = "" if actual_step == "recompute" else f"_{actual_step}"
+    return f"famus{middle}_{'trained' if trained else 'untrained'}"
 
 
 def gate_stats(gates):
@@ -91,20 +115,33 @@ def train_samplers(learner, stream, steps, log=print):
 
 
 def run(model_name="preact_resnet18", batch_size=64, image_size=32, channels=3, train_steps=200,
-        rounds=5, warmup=2, candidates=None, num_active=4, precision="float32", log=print):
-    """Trains the samplers, then times plain / trained / untrained FaMUS steps; returns a
-    JSON-ready dict (see the module docstring)."""
+        rounds=5, warmup=2, candidates=None, num_active=4, precision="float32",
+        actual_steps=("recompute",), log=print):
+    """Trains the samplers (with the first of `actual_steps`), then times a plain step and,
+    for each actual step, the FaMUS step with trained and with untrained samplers; returns
+    a JSON-ready dict (see the module docstring)."""
     from famus_tf import bench
+    from famus_tf.meta import actual as actual_lib
+    bad = [a for a in actual_steps if a not in actual_lib.ACTUAL_STEPS]
+    if bad or not actual_steps:
+        raise ValueError(f"actual steps must be some of {actual_lib.ACTUAL_STEPS}, got {actual_steps}")
     stream = digits_stream(image_size, channels, batch_size)
-    trained = famus_learner(model_name, image_size, channels, candidates, num_active, precision)
+    build = lambda a: famus_learner(model_name, image_size, channels, candidates, num_active,
+                                    precision, actual_step=a)
+    trained = build(actual_steps[0])
     history = train_samplers(trained, stream, train_steps, log)
-    untrained = famus_learner(model_name, image_size, channels, candidates, num_active, precision)
-    untrained.model.set_weights(trained.model.get_weights())
-    for a, b in zip(untrained.method.meta_variables, trained.method.meta_variables):
-        a.assign(b)
+    learners = {}
+    for a in actual_steps:
+        for is_trained in (True, False):
+            if is_trained and a == actual_steps[0]:
+                learner = trained
+            else:
+                learner = build(a)
+                copy_state(trained, learner, samplers=is_trained)
+            learners[row_name(a, is_trained)] = learner
     batch = next(stream)
     plain = bench.build_steps(["plain"], False, model_name, batch, 10, candidates, num_active)["plain"]
-    seen = {"famus_trained": [], "famus_untrained": []}
+    seen = {name: [] for name in learners}
 
     def recorder(learner, name):
         step = compiled_step(learner)
@@ -115,13 +152,13 @@ def run(model_name="preact_resnet18", batch_size=64, image_size=32, channels=3, 
             return out
         return call
 
-    calls = {"plain": lambda: plain(*batch), "famus_trained": recorder(trained, "famus_trained"),
-             "famus_untrained": recorder(untrained, "famus_untrained")}
+    calls = {"plain": lambda: plain(*batch)}
+    calls.update({name: recorder(learner, name) for name, learner in learners.items()})
     res = bench.time_calls(calls, rounds, warmup, log)
     quarter = max(train_steps // 4, 1)
     paths = [trained.model.trainable_variables[i].path for i in trained.selection.candidates]
     out = {"model": model_name, "batch_size": batch_size, "precision": precision,
-           "train_steps": train_steps, "candidates": paths,
+           "train_steps": train_steps, "train_actual_step": actual_steps[0], "candidates": paths,
            "training": {"first_quarter": gate_stats(history[:quarter]),
                         "last_quarter": gate_stats(history[-quarter:])},
            "results": {n: {k: v for k, v in r.items() if k != "times"} for n, r in res.items()}}
@@ -133,7 +170,8 @@ def run(model_name="preact_resnet18", batch_size=64, image_size=32, channels=3, 
 def table(out):
     """The printed report: times, then the gate distributions."""
     lines = [f"trained samplers: {out['model']} batch {out['batch_size']} {out['precision']}, "
-             f"{out['train_steps']} MW-Net + FaMUS training steps on the digits",
+             f"{out['train_steps']} MW-Net + FaMUS training steps on the digits "
+             f"(actual step: {out.get('train_actual_step', 'recompute')})",
              "| config | median ms | x plain | mean active | lowest active candidate (count) |",
              "|---|---|---|---|---|"]
     for name, r in out["results"].items():
@@ -154,8 +192,11 @@ def table(out):
 def main(f):
     """The bench's --mode=trained_samplers (parsed bench flags `f`; the first of --precisions)."""
     import json
-    out = run(f.model, f.batch_size, f.image_size, f.channels, f.sampler_train_steps, f.rounds,
-              f.warmup, f.candidates, f.num_active, f.precisions[0])
+    try:
+        out = run(f.model, f.batch_size, f.image_size, f.channels, f.sampler_train_steps, f.rounds,
+                  f.warmup, f.candidates, f.num_active, f.precisions[0], tuple(f.actual_steps))
+    except ValueError as e:
+        raise SystemExit(f"famus_tf.bench: --actual_steps: {e}")
     print(table(out))
     if f.output_json:
         with open(f.output_json, "w") as fh:

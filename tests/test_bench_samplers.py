@@ -1,6 +1,7 @@
 """The bench's trained-sampler statistics, precision speed-ups and CPU bfloat16 check
 (pure functions; the timed runs are exercised by the bench itself)."""
 import numpy as np
+import tensorflow as tf
 
 from famus_tf import bench, bench_samplers
 
@@ -39,3 +40,33 @@ def test_digits_stream_shapes_noise_and_clean_meta_batch():
     assert x.dtype == "float32" and y.dtype == "int64"
     np.testing.assert_array_equal(x.numpy()[..., 0], x.numpy()[..., 2])  # grey tiled to 3 channels
     assert set(np.unique(yv.numpy())) <= set(range(10))
+
+
+def test_copy_state_copies_networks_and_samplers_only_when_asked():
+    src = bench_samplers.famus_learner("small_cnn", 8, 1, candidates="all", seed=0,
+                                       actual_step="reuse")
+    keras_weights = [np.full(w.shape, 0.5, np.float32) for w in src.model.get_weights()]
+    src.model.set_weights(keras_weights)
+    for v in src.method.meta_variables:
+        v.assign(tf.fill(v.shape, 0.25))
+    for s in src.samplers:
+        s.set_weights([np.full(w.shape, 0.125, np.float32) for w in s.get_weights()])
+    with_samplers = bench_samplers.famus_learner("small_cnn", 8, 1, candidates="all", seed=1)
+    without = bench_samplers.famus_learner("small_cnn", 8, 1, candidates="all", seed=1)
+    fresh = [w.copy() for s in without.samplers for w in s.get_weights()]
+    bench_samplers.copy_state(src, with_samplers, samplers=True)
+    bench_samplers.copy_state(src, without, samplers=False)
+    for learner in (with_samplers, without):
+        assert all(np.all(w == 0.5) for w in learner.model.get_weights())
+        assert all(np.all(v.numpy() == 0.25) for v in learner.method.meta_variables)
+    assert all(np.all(w == 0.125) for s in with_samplers.samplers for w in s.get_weights())
+    kept = [w for s in without.samplers for w in s.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(kept, fresh))
+    assert not all(np.all(w == 0.125) for w in kept)
+
+
+def test_row_names_per_actual_step():
+    assert bench_samplers.row_name("recompute", True) == "famus_trained"
+    assert bench_samplers.row_name("recompute", False) == "famus_untrained"
+    assert bench_samplers.row_name("reuse", True) == "famus_reuse_trained"
+    assert bench_samplers.row_name("reuse", False) == "famus_reuse_untrained"
