@@ -103,6 +103,33 @@ def test_preact_resnet18_parameter_count():
     assert not any(v.path.startswith("stem_bn") for v in pure.trainable_variables)
 
 
+def test_preact_resnet18_initialisation_is_pytorchs_default():
+    """Every kernel (and the head's bias) U(+-1/sqrt(fan_in)) as the references' torch
+    modules, not He-normal: with no BN after the last stage He-normal logits diverged."""
+    model = get_model("preact_resnet18")
+    for v in model.trainable_variables:
+        w = v.numpy()
+        if v.path.endswith("kernel") or v.path == "head_fc/bias":
+            shape = model.get_layer(v.path.split("/")[0]).kernel.shape
+            bound = 1.0 / np.sqrt(np.prod(shape[:-1]))
+            assert np.abs(w).max() <= bound * (1 + 1e-6), v.path  # float32 rounding
+            if w.size >= 1000:  # a uniform draw: std bound / sqrt(3), not sqrt(2 / fan_in)
+                np.testing.assert_allclose(w.std(), bound / np.sqrt(3), rtol=0.1, err_msg=v.path)
+        elif v.path.endswith("gamma"):
+            np.testing.assert_array_equal(w, 1.0)
+        elif v.path.endswith("beta"):
+            np.testing.assert_array_equal(w, 0.0)
+    assert np.any(model.get_layer("head_fc").bias.numpy() != 0)
+
+
+def test_wrn_head_is_torch_default_kernel_with_zero_bias():
+    head = get_model("wrn40_2").get_layer("head_fc")
+    bound = 1.0 / np.sqrt(head.kernel.shape[0])
+    w = head.kernel.numpy()
+    assert np.abs(w).max() <= bound * (1 + 1e-6) and w.std() > 0.4 * bound
+    np.testing.assert_array_equal(head.bias.numpy(), 0.0)
+
+
 @pytest.mark.parametrize("name,expected", [
     ("resnet32", 464_154), ("wrn40_2", 2_243_546), ("wrn28_10", 36_479_194)])
 def test_cifar_resnet_parameter_counts(name, expected):

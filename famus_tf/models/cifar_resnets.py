@@ -22,12 +22,16 @@ belongs to the last stage (`stage3_post_bn`). Trainable parameters for 10 classe
 WRN-28-10 36,479,194; WRN-40-2 2,243,546.
 
 Conv kernels use He-normal init (MW-Net's `kaiming_normal_`; fan-out for the WRN as
-in its reference code); BN uses PyTorch's momentum 0.1 / eps 1e-5. Strided 3x3 convs
+in its reference code); the WRN's Linear keeps torch's default kernel U(+-1/sqrt(fan_in))
+with a zero bias, as MW-Net's `wideresnet.py` leaves it (meta/torch_init.py); BN uses
+PyTorch's momentum 0.1 / eps 1e-5. Strided 3x3 convs
 pad one pixel on every side like PyTorch. Layer names: `stem_conv`, `stem_bn`,
 `stage{s}_block{b}_{conv1,bn1,conv2,bn2,shortcut}`, `head_fc`.
 """
 import keras
 from keras import layers, ops
+
+from famus_tf.meta import torch_init
 
 
 @keras.saving.register_keras_serializable(package="famus_tf")
@@ -140,7 +144,8 @@ def wide_resnet(depth, widen, num_classes, input_shape=(32, 32, 3), dropout=0.0)
             x = wide_block(x, width, stride if b == 1 else 1, f"stage{s}_block{b}", dropout)
     x = layers.ReLU(name="stage3_post_relu")(_bn("stage3_post_bn")(x))
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    logits = layers.Dense(num_classes, name="head_fc")(x)
+    logits = layers.Dense(num_classes, kernel_initializer=torch_init.linear_uniform(x.shape[-1]),
+                          name="head_fc")(x)
     return keras.Model(inputs, logits, name=f"wrn{depth}_{widen}")
 
 

@@ -15,6 +15,14 @@ block pre-activates again; `stem_bn=False` gives the pure pre-activation stem.
 All convolutions are bias-free. Strided 3x3 convs pad 1 pixel on every side, as
 PyTorch does (Keras 'same' would pad only bottom/right).
 
+Initialisation is PyTorch's default, as in both references (neither re-initialises):
+every conv kernel and the Linear layer's kernel and bias U(+-1/sqrt(fan_in)), fan_in =
+k * k * in_channels (kaiming_uniform with a = sqrt(5); meta/torch_init.py); BN gamma 1,
+beta 0. This matters here more than in most ResNets: with no BN after the last stage,
+the logits scale with the residual stream, and He-normal kernels (std sqrt(2 / fan_in),
+2.45x torch's) make it large enough that SGD at the papers' lr 0.02 diverged within a
+few steps (measured on the digits upscaled to 32x32).
+
 Trainable parameters for 10 classes: 11,171,274 (11,171,146 with `stem_bn=False`),
 the PyTorch count of the reference. The often-quoted 11,173,962 is the
 post-activation ResNet-18 (BN after each shortcut conv, BN1 of each stage's first
@@ -27,6 +35,8 @@ Layer names (Keras 3 variable paths are `layer/variable`): `stem_conv`, `stem_bn
 import keras
 from keras import layers
 
+from famus_tf.meta import torch_init
+
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGE_STRIDES = (1, 2, 2, 2)
 BLOCKS_PER_STAGE = (2, 2, 2, 2)
@@ -37,14 +47,20 @@ def _bn(name):
     return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
 
 
+def _kernel_init(kernel, x):
+    """PyTorch's default conv init for a k x k kernel on `x`: U(+-1/sqrt(k * k * C_in))."""
+    return torch_init.linear_uniform(kernel * kernel * x.shape[-1])
+
+
 def conv3x3(x, filters, stride, name):
     """3x3 bias-free convolution with PyTorch's symmetric padding of 1."""
+    init = _kernel_init(3, x)
     if stride == 1:
         return layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                             kernel_initializer="he_normal", name=name)(x)
+                             kernel_initializer=init, name=name)(x)
     x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
     return layers.Conv2D(filters, 3, strides=stride, padding="valid", use_bias=False,
-                         kernel_initializer="he_normal", name=name)(x)
+                         kernel_initializer=init, name=name)(x)
 
 
 def preact_block(x, filters, stride, name):
@@ -56,7 +72,7 @@ def preact_block(x, filters, stride, name):
     out = conv3x3(out, filters, 1, f"{name}_conv2")
     if stride != 1 or in_filters != filters:
         shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
-                                 kernel_initializer="he_normal", name=f"{name}_shortcut")(a)
+                                 kernel_initializer=_kernel_init(1, a), name=f"{name}_shortcut")(a)
     else:
         shortcut = x
     return layers.Add(name=f"{name}_add")([out, shortcut])
@@ -79,5 +95,5 @@ def preact_resnet18(num_classes, input_shape=(32, 32, 3), stem_bn=True):
         for b in range(1, blocks + 1):
             x = preact_block(x, width, stride if b == 1 else 1, f"stage{s}_block{b}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    logits = layers.Dense(num_classes, name="head_fc")(x)
+    logits = torch_init.linear(num_classes, x.shape[-1], name="head_fc")(x)
     return keras.Model(inputs, logits, name="preact_resnet18")
