@@ -127,3 +127,16 @@ def test_guard_bounds():
     assert divide.guard_bounds(200, 64) == (64, 136)
     with pytest.raises(ValueError, match="two batches"):
         divide.guard_bounds(100, 64)
+
+
+def test_median_guard_with_saturated_clean_probabilities_takes_the_lower_half_by_loss():
+    # 40 identical low losses and 10 high ones: c = 1.0 exactly for the 40, so the median
+    # guard's {c > median(c)} is empty; the guard then takes the lower half by loss.
+    losses = np.r_[np.zeros(40), np.ones(10)] + np.r_[np.arange(40) * 1e-9, np.zeros(10)]
+    s = divide.split(losses, random_state=0, min_labeled=64, meta_threshold=1.0)
+    assert np.sum(s.clean_prob == np.median(s.clean_prob)) > 25  # ties at the median
+    assert s.guarded and s.meta_guarded
+    np.testing.assert_array_equal(np.flatnonzero(s.labeled), np.arange(25))  # lowest losses
+    np.testing.assert_array_equal(s.meta, s.labeled)
+    plain = divide.split(losses, random_state=0, min_labeled=1)
+    assert not plain.guarded and plain.labeled.sum() == 40

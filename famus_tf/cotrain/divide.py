@@ -16,6 +16,9 @@ augmentation; eval_train.py):
      code, so the meta set equals the labeled set).
      Guard of the official code: if the labeled set has fewer than `min_labeled` (64) or
      more than `max_labeled` (45,000) examples, labeled = {i : c_i > median(c)}.
+     When c saturates (many c_i = 1.0 exactly, seen on a few dozen examples) that set is
+     empty; then it is the lower half of the examples by loss, which orders them as c
+     does, without ties (not in the official code, which trains on nothing there).
 
 Co-divide (§7 step 3): network k trains on the split made by the *other* network's GMM
 (`co_divide`). The clean-set detector statistics (`statistics`) compare the labeled
@@ -121,13 +124,21 @@ def clean_probability(gmm, normalised):
     return prob
 
 
-def _select(prob, evaluated, threshold, lo, hi):
-    """prob > threshold, or prob > median(prob) (over the evaluated examples) when its
-    size is outside [lo, hi]."""
+def _select(prob, evaluated, threshold, lo, hi, losses):
+    """prob > threshold, or when its size is outside [lo, hi] the median guard: prob >
+    median(prob) over the evaluated examples, or, if ties at the median leave that empty,
+    the lower half of the evaluated examples by `losses`. Returns (set, guarded)."""
     chosen = prob > threshold
     if lo <= chosen.sum() <= hi:
         return chosen, False
-    return evaluated & (prob > np.median(prob[evaluated])), True
+    chosen = evaluated & (prob > np.median(prob[evaluated]))
+    if chosen.any():
+        return chosen, True
+    rows = np.flatnonzero(evaluated)
+    lowest = rows[np.argsort(losses[rows], kind="stable")[:len(rows) // 2]]
+    chosen = np.zeros_like(evaluated)
+    chosen[lowest] = True
+    return chosen, True
 
 
 def split(losses, random_state, p_threshold=0.5, meta_threshold=0.5, min_labeled=MIN_LABELED,
@@ -147,8 +158,8 @@ def split(losses, random_state, p_threshold=0.5, meta_threshold=0.5, min_labeled
     gmm = fit_gmm(x, random_state, **(gmm_options or {}))
     prob = clean_probability(gmm, x)
     evaluated = np.isfinite(x)
-    labeled, guarded = _select(prob, evaluated, p_threshold, min_labeled, max_labeled)
-    meta, meta_guarded = _select(prob, evaluated, meta_threshold, min_meta, np.inf)
+    labeled, guarded = _select(prob, evaluated, p_threshold, min_labeled, max_labeled, x)
+    meta, meta_guarded = _select(prob, evaluated, meta_threshold, min_meta, np.inf, x)
     order = np.argsort(gmm.means_.ravel())
     return Split(clean_prob=prob, evaluated=evaluated, labeled=labeled, meta=meta, normalised_losses=x,
                  means=gmm.means_.ravel()[order], variances=gmm.covariances_.ravel()[order],

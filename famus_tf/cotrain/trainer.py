@@ -221,8 +221,8 @@ class CoTrainer(Trainer):
         data, n = streams.split_input(d, self.exp.data, self.exp.run.seed, epoch)
         losses_k = self.loss_passes[k](data, num_examples=self.num_examples)
         lo, hi = divide.guard_bounds(n, b)
-        return _break_ties(divide.split(losses_k, divide.split_seed(self.exp.run.seed, epoch, k + 1),
-                                        cfg.p_threshold, cfg.meta_threshold, lo, hi))
+        return divide.split(losses_k, divide.split_seed(self.exp.run.seed, epoch, k + 1),
+                            cfg.p_threshold, cfg.meta_threshold, lo, hi)
 
     # -- evaluation, summaries, export ---------------------------------------------------
     def evaluate(self, epoch, seconds):
@@ -260,22 +260,3 @@ class CoTrainer(Trainer):
             export_classifier(model, os.path.join(root, f"export_net{k + 1}"), d.mean, d.std,
                               d.image_shape, logit_scale=scale, class_names=d.class_names)
         return super().export()
-
-
-def _break_ties(split):
-    """The median guard {c > median(c)} is empty when c saturates (many c = 1.0 exactly,
-    seen on a few dozen examples); then the labeled set is the lower half of the evaluated
-    examples by loss (the GMM's input, which orders them as c does, without ties), and an
-    empty meta set is the labeled set. Otherwise `split` unchanged."""
-    labeled, meta = split.labeled, split.meta
-    if split.guarded and (not labeled.any() or labeled.sum() == split.evaluated.sum()):
-        rows = np.flatnonzero(split.evaluated)
-        lowest = rows[np.argsort(split.normalised_losses[rows], kind="stable")[:len(rows) // 2]]
-        labeled = np.zeros_like(labeled)
-        labeled[lowest] = True
-    if not meta.any():
-        meta = labeled
-    if labeled is split.labeled and meta is split.meta:
-        return split
-    logging.info("the median guard split ties: labeled set = the lower half by loss")
-    return dataclasses.replace(split, labeled=labeled, meta=meta)
