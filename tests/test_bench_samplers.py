@@ -1,6 +1,7 @@
 """The bench's trained-sampler statistics, precision speed-ups and CPU bfloat16 check
 (pure functions; the timed runs are exercised by the bench itself)."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from famus_tf import bench, bench_samplers
@@ -70,3 +71,10 @@ def test_row_names_per_actual_step():
     assert bench_samplers.row_name("recompute", False) == "famus_untrained"
     assert bench_samplers.row_name("reuse", True) == "famus_reuse_trained"
     assert bench_samplers.row_name("reuse", False) == "famus_reuse_untrained"
+
+
+@pytest.mark.parametrize("steps", [("bogus",), ("reuse", "recompute", "both"), ()])
+def test_unknown_actual_steps_are_refused_before_any_work(steps):
+    with pytest.raises(ValueError, match="actual steps must be some of"):
+        bench_samplers.run("small_cnn", 8, 8, 1, train_steps=1, actual_steps=steps,
+                           log=lambda *a: pytest.fail("trained before refusing"))
