@@ -5,8 +5,10 @@ the user set `TF_CPP_MIN_LOG_LEVEL` or asked for `--verbosity=1` (debug) or more
 variable does not reach the lines TensorFlow 2.21 writes through C++ absl before
 `absl::InitializeLog()` runs, once for each of its two shared libraries: absl's own
 notice "All log messages before absl::InitializeLog() ...", `cudart_stub.cc` "Could not
-find cuda drivers", and, when there is no driver, `cuda_platform.cc` "failed call to
-cuInit" (an E line that the first device listing writes). Those known lines, and only
+find cuda drivers", `port.cc` "oneDNN custom operations are on ..." (where TensorFlow
+turns its oneDNN kernels on: by default on x86 CPUs with AVX512_VNNI, AVX512_BF16 or AMX,
+anywhere with TF_ENABLE_ONEDNN_OPTS=1), and, when there is no driver, `cuda_platform.cc`
+"failed call to cuInit" (an E line that the first device listing writes). Those known lines, and only
 those, are dropped from file descriptor 2 while `import tensorflow` and that first
 listing run (a pipe read by a thread passes every other line through as it comes).
 The window closes when the import ends; the rest of the run writes to stderr directly.
@@ -24,6 +26,7 @@ _PREINIT = re.compile(rb"^WARNING: All log messages before absl::InitializeLog\(
                       rb"are written to STDERR\s*$")
 _NO_DRIVER = re.compile(rb"^I\d{4} [\d:. ]+ \d+ cudart_stub\.cc:\d+\] Could not find cuda drivers "
                         rb"on your machine, GPU will not be used\.\s*$")
+_ONEDNN = re.compile(rb"^I\d{4} [\d:. ]+ \d+ port\.cc:\d+\] oneDNN custom operations are on\. ")
 _CUINIT = re.compile(rb"^E\d{4} [\d:. ]+ \d+ cuda_platform\.cc:\d+\] failed call to cuInit: ")
 
 
@@ -53,7 +56,7 @@ class LineFilter:
         self.dropped, self._no_driver = [], False
 
     def drops(self, line):
-        if _PREINIT.match(line):
+        if _PREINIT.match(line) or _ONEDNN.match(line):
             return True
         if _NO_DRIVER.match(line):
             self._no_driver = True

@@ -17,9 +17,10 @@ def write_jpeg(path, rng, shape=(40, 36, 3)):
     Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).save(path)
 
 
-def run_main(*args, timeout=600):
-    """`python -m famus_tf.main ARGS` from the repository root, output captured."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+def run_main(*args, timeout=600, **env_vars):
+    """`python -m famus_tf.main ARGS` from the repository root, output captured;
+    `env_vars` are added to the environment (e.g. TF_ENABLE_ONEDNN_OPTS="0")."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", **env_vars)
     return subprocess.run([sys.executable, "-m", "famus_tf.main", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

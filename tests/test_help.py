@@ -58,14 +58,16 @@ class HelpTest(absltest.TestCase):
     def test_help_in_a_process_of_its_own(self):
         env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
         # (famus_tf.study's --help takes the same path as famus_tf.report's, which
-        # test_report asks in a process.)
+        # test_report asks in a process.) oneDNN on and off: only the first writes its notice.
         for module, flag in (("famus_tf.data.check", "--dataset"),):
-            out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO, env=env,
-                                 capture_output=True, text=True, timeout=300)
-            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
-            self.assertIn(f"  {flag}: ", out.stdout)
-            # A quiet start: no TensorFlow start-up line (famus_tf/startup.py).
-            self.assertEqual(out.stderr, "", module)
+            for onednn in ("1", "0"):
+                out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO,
+                                     env=dict(env, TF_ENABLE_ONEDNN_OPTS=onednn),
+                                     capture_output=True, text=True, timeout=300)
+                self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+                self.assertIn(f"  {flag}: ", out.stdout)
+                # A quiet start: no TensorFlow start-up line (famus_tf/startup.py).
+                self.assertEqual(out.stderr, "", (module, onednn))
 
 
 if __name__ == "__main__":

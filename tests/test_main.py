@@ -44,14 +44,17 @@ class FlagValidationTest(absltest.TestCase):
         self.assertEqual(os.listdir(tmp), [])
 
     def test_a_refused_process_exits_2_with_one_line(self):
-        tmp = self.create_tempdir().full_path
-        out = run_main("--noise_rate=1.5", f"--model_dir={tmp}")
-        self.assertEqual(out.returncode, 2, out.stderr[-2000:])
-        self.assertIn("noise_rate", out.stderr)
-        # That line and nothing else: none of TensorFlow's start-up lines (famus_tf/startup.py).
-        self.assertEqual(len(out.stderr.splitlines()), 1, out.stderr)
-        self.assertTrue(out.stderr.startswith("famus_tf.main: error: "), out.stderr)
-        self.assertEqual(os.listdir(tmp), [])
+        # With TensorFlow's oneDNN kernels on (its default on CPUs with AVX512_VNNI, BF16 or
+        # AMX) and off: TensorFlow writes its oneDNN notice only in the first case.
+        for onednn in ("1", "0"):
+            tmp = self.create_tempdir().full_path
+            out = run_main("--noise_rate=1.5", f"--model_dir={tmp}", TF_ENABLE_ONEDNN_OPTS=onednn)
+            self.assertEqual(out.returncode, 2, out.stderr[-2000:])
+            self.assertIn("noise_rate", out.stderr)
+            # That line and nothing else: none of TensorFlow's start-up lines (famus_tf/startup.py).
+            self.assertEqual(len(out.stderr.splitlines()), 1, (onednn, out.stderr))
+            self.assertTrue(out.stderr.startswith("famus_tf.main: error: "), out.stderr)
+            self.assertEqual(os.listdir(tmp), [])
 
 
 class TinyRunTest(absltest.TestCase):

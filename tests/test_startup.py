@@ -1,6 +1,8 @@
 """famus_tf/startup.py: TensorFlow's pre-initialisation lines are dropped from fd 2,
 every other line passes; the log level and --verbosity decide whether to filter."""
 import os
+import subprocess
+import sys
 import tempfile
 
 from absl.testing import absltest
@@ -14,6 +16,10 @@ NO_DRIVER = (b"I0000 00:00:1795695565.091015   32210 cudart_stub.cc:31] Could no
              b"drivers on your machine, GPU will not be used.\n")
 CUINIT = (b"E0000 00:00:1795695615.232042     931 cuda_platform.cc:52] failed call to cuInit: "
           b"INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n")
+ONEDNN = (b"I0000 00:00:1796528115.479048    2929 port.cc:153] oneDNN custom operations are on. "
+          b"You may see slightly different numerical results due to floating-point round-off "
+          b"errors from different computation orders. To turn them off, set the environment "
+          b"variable `TF_ENABLE_ONEDNN_OPTS=0`.\n")
 REAL = b"E0000 00:00:1795695615.3     931 some_kernel.cc:12] a real error\n"
 
 
@@ -38,10 +44,11 @@ def through_filter(*chunks):
 class LineFilterTest(absltest.TestCase):
 
     def test_known_lines_are_dropped_and_the_rest_passes_in_order(self):
-        out, dropped = through_filter(PREINIT, NO_DRIVER, b"python warning\n", PREINIT,
-                                      NO_DRIVER, CUINIT, REAL, b"partial ", b"line\n", b"no newline")
+        out, dropped = through_filter(PREINIT, ONEDNN, NO_DRIVER, b"python warning\n", PREINIT,
+                                      ONEDNN, NO_DRIVER, CUINIT, REAL, b"partial ", b"line\n",
+                                      b"no newline")
         self.assertEqual(out, b"python warning\n" + REAL + b"partial line\nno newline")
-        self.assertLen(dropped, 5)
+        self.assertLen(dropped, 7)
 
     def test_cuinit_failing_is_kept_where_a_driver_was_found(self):
         out, dropped = through_filter(PREINIT, CUINIT, REAL)
@@ -68,6 +75,19 @@ class QuietTest(absltest.TestCase):
         env = {}
         self.assertIsNone(startup.quiet(["-m", "--verbosity=1"], env))
         self.assertEqual(env, {"TF_CPP_MIN_LOG_LEVEL": "0"})
+
+
+class ProcessTest(absltest.TestCase):
+
+    def test_verbosity_shows_the_start_up_lines_again(self):
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        out = subprocess.run([sys.executable, "-m", "famus_tf.main", "--noise_rate=1.5", "--verbosity=1"],
+                             cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             env=dict(env, TF_ENABLE_ONEDNN_OPTS="1"), capture_output=True,
+                             text=True, timeout=300)
+        self.assertEqual(out.returncode, 2, out.stderr[-2000:])  # refused: --noise_rate
+        self.assertIn("oneDNN custom operations are on", out.stderr)
+        self.assertIn("All log messages before absl::InitializeLog()", out.stderr)
 
 
 if __name__ == "__main__":
