@@ -8,8 +8,9 @@ hits all of them alike, and the table reports the median milliseconds per step a
 its ratio to the plain step of the same XLA setting, the first-call (trace and
 compile) time, and (`--memory`, on by default) the peak memory of one step of that
 configuration, measured in a fresh process per configuration (famus_tf/step_memory.py:
-the GPU allocator's peak, or on a CPU the growth of the process' VmHWM over its
-level between steps).
+the allocator's peak where TensorFlow keeps allocator statistics (GPUs; CPUs with its
+oneDNN kernels on), otherwise the growth of the process' VmHWM over its level between
+steps; "-" where neither can be read).
 With XLA the FaMUS steps are built without branches (`num_segments=0`), as
 famus_tf.main does: XLA needs minutes to compile `tf.switch_case` over them.
 """
@@ -320,7 +321,7 @@ def table(results):
     for xla, res in results.items():
         for name, r in res.items():
             ratio = f"{r['ratio_to_plain']:.2f}" if r["ratio_to_plain"] else "-"
-            mem = [f"{r[k]:.0f}" if k in r else "-" for k in ("step_memory_mb", "peak_memory_mb")]
+            mem = [step_memory.mb(r.get(k)) for k in ("step_memory_mb", "peak_memory_mb")]
             fast = f"{r['speedup_vs_float32']:.2f}" if "speedup_vs_float32" in r else "-"
             lines.append(f"| {name} | {'on' if xla else 'off'} | {r['median_ms']:.0f} | {ratio} | "
                          f"{r['first_call_s']:.1f} | {mem[0]} | {mem[1]} | {fast} |")
@@ -450,8 +451,9 @@ def add_memory(results, f):
                 r.update(step_memory.in_subprocess(name, xla, f.model, f.batch_size, f.image_size,
                                                    f.channels, f.num_classes, f.candidates,
                                                    f.num_active))
-                print(f"[xla={xla}] {name}: step memory {r['step_memory_mb']:.0f} MB "
-                      f"(peak {r['peak_memory_mb']:.0f} MB, {r['memory_source']})", flush=True)
+                print(f"[xla={xla}] {name}: step memory {step_memory.mb(r['step_memory_mb'])} MB "
+                      f"(peak {step_memory.mb(r['peak_memory_mb'])} MB, {r['memory_source']})",
+                      flush=True)
 
 
 def _main_cotrain(f):
