@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import bench_samplers, cli, models, step_memory
+from famus_tf import bench_samplers, cli, hardware, models, step_memory
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import eval_train
 from famus_tf.cotrain.step import CoStep
@@ -328,23 +328,6 @@ def table(results):
     return "\n".join(lines)
 
 
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_bfloat16_native(cpuinfo="/proc/cpuinfo"):
-    """True if the CPU lists an instruction set that computes bfloat16 (avx512_bf16 or
-    amx_bf16; without one, TensorFlow's CPU kernels convert to and from float32 and a
-    bfloat16 step is slower than a float32 one), False if it lists none, None if unknown."""
-    try:
-        with open(cpuinfo) as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return any(flag in line.split() for flag in BF16_CPU_FLAGS)
-    except OSError:
-        pass
-    return None
-
-
 def to_json(results, model, batch_size):
     """{"model", "batch_size", "xla", "results": {name: {...}}} for the first XLA setting;
     with both settings, the XLA run is nested under "xla_on" in the same form."""
@@ -396,6 +379,8 @@ def main(argv):
     problem = cli.unwritable_file(f.output_json, "--output_json")  # before minutes of work
     if problem:
         cli.fail("famus_tf.bench", problem)
+    machine = hardware.describe()  # what the figures below were measured on
+    print(hardware.line(machine), flush=True)
     if f.mode == "pipeline":
         rates = pipeline_throughput(f.pipeline_images)
         step = run(["plain"], [False], f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
@@ -425,11 +410,10 @@ def main(argv):
     bad = [p for p in f.precisions if p not in PRECISIONS]
     if bad:
         raise SystemExit(f"famus_tf.bench: --precisions: unknown {bad}; known: {list(PRECISIONS)}")
-    if "mixed_bfloat16" in f.precisions and not tf.config.list_physical_devices("GPU"):
-        native = cpu_bfloat16_native()
-        if native is False:
-            print(f"note: this CPU lists none of {', '.join(BF16_CPU_FLAGS)}: bfloat16 is emulated "
-                  "here, so the mixed_bfloat16 rows are expected to be slower than float32")
+    if ("mixed_bfloat16" in f.precisions and not tf.config.list_physical_devices("GPU")
+            and machine["bfloat16"] == []):
+        print("note: bfloat16 is emulated on this CPU, so the mixed_bfloat16 rows are expected "
+              "to be slower than float32")
     results = run(f.methods, xla, f.model, f.batch_size, f.image_size, f.channels, f.num_classes,
                   f.rounds, f.warmup, f.candidates, f.num_active, strategies=strategies,
                   precisions=f.precisions)
@@ -440,7 +424,7 @@ def main(argv):
     print(table(results))
     if f.output_json:
         with open(f.output_json, "w") as fh:
-            json.dump(to_json(results, f.model, f.batch_size), fh, indent=2)
+            json.dump({**to_json(results, f.model, f.batch_size), "machine": machine}, fh, indent=2)
 
 
 def add_memory(results, f):

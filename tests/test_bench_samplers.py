@@ -25,15 +25,6 @@ def test_speedups_over_the_float32_row():
     assert "speedup_vs_float32" not in res["plain"]
 
 
-def test_cpu_bfloat16_flag_read_from_cpuinfo(tmp_path):
-    for flags_line, want in (("fpu avx2 avx512f avx512_bf16 fma", True),
-                             ("fpu avx amx_bf16", True), ("fpu avx avx2 fma", False)):
-        path = tmp_path / "cpuinfo"
-        path.write_text(f"processor\t: 0\nflags\t\t: {flags_line}\n")
-        assert bench.cpu_bfloat16_native(str(path)) is want
-    assert bench.cpu_bfloat16_native(str(tmp_path / "absent")) is None
-
-
 def test_digits_stream_shapes_noise_and_clean_meta_batch():
     stream = bench_samplers.digits_stream(32, 3, 64, noise=0.4)
     x, y, xv, yv = next(stream)
