@@ -95,7 +95,7 @@ class StudyTest(absltest.TestCase):
                 self.assertTrue(0.0 <= test[k] <= 1.0, (k, test[k]))
             self.assertGreaterEqual(test["best_top1"], test["last_top1"])
             self.assertGreaterEqual(test["last_top5"], test["last_top1"])
-            # The realised rate of the quickstart's 40% symmetric noise (README).
+            # The realised rate of the quickstart's 40% symmetric noise (docs/studies/digits.md).
             self.assertAlmostEqual(res["realised_noise_rate"], 0.3627, delta=0.002)
             self.assertGreater(res["ms_per_step"], 0.0)
             self.assertGreater(res["wall_seconds"], 0.0)

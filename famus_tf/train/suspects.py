@@ -21,7 +21,7 @@ weighs mixed rows, or the example never appeared in a meta step) s_i = 1 - p_i,y
 On the digits folder of tests/test_own_data_run.py (40% wrong labels, 3 epochs) the
 weighting network has not yet learned to decrease in the loss (w_i 0.86-1.20, higher for
 the wrong labels) and the weight changes little: the top 5/10/20% are 1.00/0.99/0.98
-wrong labels, as with 1 - p_i,y_i alone (README "Your own data").
+wrong labels, as with 1 - p_i,y_i alone (docs/datasets.md, "Your own data").
 
 Rows: rank, index (into the training set), path (image files; empty for arrays), given
 and predicted label and class name, p_given, p_predicted, meta_weight (w_i, empty where
