@@ -187,6 +187,39 @@ class CommandTest(absltest.TestCase):
         self.assertTrue(any(prog == "famus_tf.main" for _, prog, _ in self.shown))
 
 
+class ReadmeTest(absltest.TestCase):
+    """The README is a front page: short, the two set-up commands first, a true layout."""
+
+    def setUp(self):
+        super().setUp()
+        self.text = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+
+    def test_short_and_opening_with_the_two_set_up_commands(self):
+        self.assertLess(len(self.text.splitlines()), 200)
+        _, code = _split(self.text.split("\n## ", 1)[0])  # before the first section
+        setup = "python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && "
+        self.assertEqual([c.strip() for c in code], [setup + ".venv/bin/python -m famus_tf.main",
+                                                     setup + ".venv/bin/python -m pytest"])
+        # CI runs the second one (.ci/run installs the same requirements, then pytest).
+        ci = open(os.path.join(REPO, ".ci", "run"), encoding="utf-8").read()
+        self.assertIn(".venv/bin/pip install -q -r requirements.txt && .venv/bin/python -m pytest", ci)
+
+    def test_the_layout_names_every_module(self):
+        layout = self.text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", layout))
+        missing = []
+        for path in sorted(glob.glob(os.path.join(REPO, "famus_tf", "**", "*.py"), recursive=True)):
+            rel = os.path.relpath(path, os.path.join(REPO, "famus_tf"))
+            parts = rel[:-3].split(os.sep)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and not all(part in words for part in parts):
+                missing.append(rel)
+        self.assertEqual(missing, [])
+        for top in ("flags/", "launch/", "docs/", "tests/"):
+            self.assertIn(top, layout)
+
+
 def unknown_flags(shown, known):
     """The arguments of `shown` [(page, program, args)] that are no flag of their program
     in `known` {program: names} (a study's --grid keys must be famus_tf.main's)."""
