@@ -51,7 +51,8 @@ flags.DEFINE_list("methods", ["plain", "mwnet", "mwnet_famus", "mwnet_random", "
                   "Configurations to time.", flag_values=BENCH)
 flags.DEFINE_bool("memory", True, "--mode=step: also measure each configuration's step memory in "
                   "a fresh process (famus_tf/step_memory.py).", flag_values=BENCH)
-flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model's last stage).",
+flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model's last stage, "
+                    "or every tensor where that stage has K or fewer).",
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
@@ -140,18 +141,18 @@ def build_steps(names, xla, model_name, batch, num_classes, candidates, num_acti
     `strategy`, each step runs per replica on its shard of the (global) batch (the
     `floor` reference is one-device only)."""
     shape = tuple(batch[0].shape[1:])
-    cand = models.parse_candidates(candidates or "last_stage", model_name)
     steps = {}
     for name in names:
         if name == "floor" and strategy is not None:
             continue
         keras.utils.set_random_seed(0)
-        meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
-                          num_active=num_active, num_segments=0 if xla else 8, **CONFIGS[name])
         with (strategy or tf.distribute.get_strategy()).scope():
-            learner = MetaLearner(models.build_model(model_name, num_classes, shape,
-                                                     precision=precision), num_classes,
-                                  meta, OptimConfig(lr=0.02))
+            model = models.build_model(model_name, num_classes, shape, precision=precision)
+            meta = MetaConfig(candidates=models.bench_candidates(candidates, model_name, model,
+                                                                 num_active),
+                              head_prefix=models.head_prefix(model_name), num_active=num_active,
+                              num_segments=0 if xla else 8, **CONFIGS[name])
+            learner = MetaLearner(model, num_classes, meta, OptimConfig(lr=0.02))
         if strategy is None:
             steps[name] = floor_step(learner, xla) if name == "floor" else compiled_step(learner, xla)
             continue
@@ -230,15 +231,15 @@ def cotrain_iteration(name, model_name, shape, num_classes, candidates=None, num
     """Both networks' co-training steps (cotrain/step.py) as one tf.function of uint8
     (labeled, unlabeled, meta) batches, each (images, labels, clean_prob, is_clean);
     preprocessing and augmentation (crop_flip) as the loop does them."""
-    cand = models.parse_candidates(candidates or "last_stage", model_name)
     cfg = CotrainConfig(meta_set="pseudo_clean")
     learners = []
     for k in range(2):
         keras.utils.set_random_seed(k)
-        meta = MetaConfig(candidates=cand, head_prefix=models.head_prefix(model_name),
-                          num_active=num_active, **COTRAIN_CONFIGS[name])
-        learners.append(MetaLearner(models.build_model(model_name, num_classes, shape), num_classes,
-                                    meta, OptimConfig(lr=0.02), cotrain=cfg))
+        model = models.build_model(model_name, num_classes, shape)
+        meta = MetaConfig(candidates=models.bench_candidates(candidates, model_name, model, num_active),
+                          head_prefix=models.head_prefix(model_name), num_active=num_active,
+                          **COTRAIN_CONFIGS[name])
+        learners.append(MetaLearner(model, num_classes, meta, OptimConfig(lr=0.02), cotrain=cfg))
 
     def prep_for(learner):
         def prep(x, stream):

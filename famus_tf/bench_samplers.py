@@ -60,12 +60,12 @@ def famus_learner(model_name, image_size, channels, candidates=None, num_active=
                   precision="float32", seed=0, actual_step="recompute"):
     """MW-Net + FaMUS as the step bench builds it (learned samplers, 8 segments), 10 classes."""
     keras.utils.set_random_seed(seed)
-    cand = models.parse_candidates(candidates or "last_stage", model_name)
-    meta = MetaConfig(method="mwnet", famus=True, candidates=cand,
-                      head_prefix=models.head_prefix(model_name), num_active=num_active,
-                      actual_step=actual_step)
     model = models.build_model(model_name, 10, (image_size, image_size, channels),
                                precision=precision)
+    meta = MetaConfig(method="mwnet", famus=True,
+                      candidates=models.bench_candidates(candidates, model_name, model, num_active),
+                      head_prefix=models.head_prefix(model_name), num_active=num_active,
+                      actual_step=actual_step)
     return MetaLearner(model, 10, meta, OptimConfig(lr=0.02))
 
 

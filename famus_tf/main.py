@@ -31,7 +31,7 @@ from famus_tf import cli
 from famus_tf.config import Experiment
 from famus_tf.cotrain.trainer import CoTrainer
 from famus_tf.data import augment, datasets, records
-from famus_tf.meta import actual
+from famus_tf.meta import actual, selection
 from famus_tf.train import checkpoint, distribute, nonfinite
 from famus_tf.train import results as run_results
 from famus_tf.train.loop import Trainer
@@ -278,7 +278,8 @@ def classify(error, exp, started):
     keeps its traceback (exit code 1). `started`: training had begun."""
     if isinstance(error, (nonfinite.NonFinite, checkpoint.SaveFailed)):
         return FAULT, str(error)
-    if isinstance(error, (checkpoint.ConfigMismatch, checkpoint.Unrestorable)) or (
+    if isinstance(error, (checkpoint.ConfigMismatch, checkpoint.Unrestorable,
+                          selection.TooFewCandidates)) or (
             not started and isinstance(error, (ValueError, FileNotFoundError))):
         return BAD_INPUT, str(error)
     if (started and exp.run.strategy == "multi_worker_mirrored"

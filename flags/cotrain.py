@@ -19,7 +19,8 @@ def define(fv):
                       "labels are needed. With --method=plain it is the co-training recipe "
                       "without a meta step (DivideMix-style).", flag_values=fv)
     flags.DEFINE_integer("warmup_epochs", D.warmup_epochs, "pseudo_clean: epochs of plain "
-                         "cross-entropy (both networks) before the first split.", lower_bound=0,
+                         "cross-entropy (both networks, the initial lr) before the first split; "
+                         "--epochs, --lr_epochs and the lambda_u ramp count from their end.", lower_bound=0,
                          flag_values=fv)
     flags.DEFINE_float("p_threshold", D.p_threshold, "pseudo_clean: an example is labeled when "
                        "its clean probability exceeds this.", lower_bound=0.0, upper_bound=1.0,

@@ -16,7 +16,9 @@ def define(fv):
     flags.DEFINE_float("lr_decay", D.lr_decay, "Factor applied at every boundary.", lower_bound=0.0,
                        flag_values=fv)
     flags.DEFINE_list("lr_epochs", list(RunConfig().lr_epochs), "Epochs at which the learning rate "
-                      "decays.", flag_values=fv)
+                      "decays (from that epoch on). With --meta_set=pseudo_clean counted from the "
+                      "end of the warm-up, as the official script does: 200 is the 200th "
+                      "co-training epoch.", flag_values=fv)
     flags.DEFINE_list("lr_steps", list(D.lr_boundaries), "Iterations at which the learning rate "
                       "decays.", flag_values=fv)
     for name in ("lr_epochs", "lr_steps"):

@@ -12,7 +12,9 @@ D = RunConfig()
 def define(fv):
     flags.DEFINE_string("model_dir", D.model_dir, "Checkpoints, TensorBoard logs, export.",
                         flag_values=fv)
-    flags.DEFINE_integer("epochs", D.epochs, "Training epochs.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("epochs", D.epochs, "Training epochs. With --meta_set=pseudo_clean: the "
+                         "co-training epochs after the --warmup_epochs (W + epochs in all, as the "
+                         "official script counts them).", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("max_steps", D.max_steps, "Stop after this many steps, for schedules given "
                          "in iterations (0: run --epochs).", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("steps_per_call", D.steps_per_call, "Training steps per compiled call.",

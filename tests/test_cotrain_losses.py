@@ -109,7 +109,7 @@ def test_derivative_of_the_logit_grads_in_the_weights():
         np.testing.assert_allclose(float(fd), float(got[i]), rtol=1e-7)
 
 
-def test_meta_loss_and_lambda_ramp():
+def test_meta_loss():
     _, logits, sup = _case(seed=4)
     p = _softmax(logits.numpy())
     cost = -np.sum(sup.targets.numpy() * np.log(p), 1)
@@ -118,8 +118,6 @@ def test_meta_loss_and_lambda_ramp():
     np.testing.assert_allclose(float(losses.meta_loss(logits, sup.targets)), want, rtol=1e-12)
     np.testing.assert_allclose(float(losses.meta_loss(logits, sup.targets, prior=False)), cost.mean(),
                                rtol=1e-12)
-    ramp = [float(losses.lambda_u_ramp(50.0, e)) for e in (0, 1, 8, 16, 40)]
-    np.testing.assert_allclose(ramp, [0.0, 50 / 16, 25.0, 50.0, 50.0])
 
 
 def test_replica_contributions_sum_to_the_single_device_values():

@@ -73,5 +73,55 @@ class FlagfileTest(parameterized.TestCase):
             f.mark_as_parsed()
 
 
+# The schedules of the paper's settings, each from its source (ALGORITHM.md §8, §10):
+# (--epochs, --lr_epochs, --warmup_epochs, --lambda_u, gated tensors). Algorithm 2 counts
+# --epochs and --lr_epochs after the warm-up, as the official script does (cotrain/schedule.py).
+SCHEDULES = {
+    # FaMUS run_famus.sh, per noise level: --warmup_epochs 30, --step1/--step2, --lambda_u;
+    # 300 epochs (the script's default); the last stage of PreAct ResNet-18 is the 13 tensors
+    # of layer4 that train_famus_redminiimage.py gates.
+    "cnwl_red_20": (300, (200, 250), 30, 50.0, 13),
+    "cnwl_red_40": (300, (200, 250), 30, 50.0, 13),
+    "cnwl_red_60": (300, (100, 200), 30, 50.0, 13),
+    "cnwl_red_80": (300, (100, 200), 30, 100.0, 13),
+    # Supplement, WebVision: "decreases to its 1/10 at the 100 epoch, and stops at the 150
+    # epoch"; warm-up 1 and lambda_u 0 from DivideMix's WebVision script; candidates: the
+    # last Inception-ResNet-C block and conv_7b (12 tensors, about the official 13).
+    "webvision": (150, (100,), 1, 0.0, 12),
+    # Supplement, Clothing1M: the same schedule; DivideMix's warm-up 1 and lambda_u 0.
+    "clothing1m_pseudo": (150, (100,), 1, 0.0, None),
+    "clothing1m": (150, (100,), None, None, None),
+}
+
+
+class ScheduleTableTest(parameterized.TestCase):
+    """The paper settings' schedules against the table above, and every FaMUS flagfile's
+    candidate block larger than K (else nothing is sampled)."""
+
+    @parameterized.parameters(*sorted(SCHEDULES))
+    def test_schedule_as_its_source_gives_it(self, name):
+        epochs, lr_epochs, warmup, lambda_u, gated = SCHEDULES[name]
+        given = values_in(os.path.join(REPO, "launch", name + ".cfg"))
+        self.assertEqual(int(given["epochs"]), epochs)
+        self.assertEqual(tuple(int(e) for e in given["lr_epochs"].split(",")), lr_epochs)
+        if warmup is not None:
+            self.assertEqual(int(given["warmup_epochs"]), warmup)
+            self.assertEqual(float(given["lambda_u"]), lambda_u)
+        count = self.candidate_count(given)
+        self.assertGreater(count, int(given["num_active"]))
+        if gated is not None:
+            self.assertEqual(count, gated)
+
+    @staticmethod
+    def candidate_count(given):
+        from famus_tf.meta import selection
+        model, size = given["model"], int(given.get("image_size", 0)) or {
+            "inception_resnet_v2": 299, "resnet50": 224}.get(given["model"], 32)
+        net = models.build_model(model, 10, (size, size, 3))
+        spec = models.parse_candidates(given["candidates"], model)
+        return len(selection.resolve([v.path for v in net.trainable_variables], spec,
+                                     models.head_prefix(model)).candidates)
+
+
 if __name__ == "__main__":
     absltest.main()

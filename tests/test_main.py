@@ -40,6 +40,14 @@ class FlagValidationTest(absltest.TestCase):
                               f"--model_dir={tmp}"], "--mlc_update=learned")
         self.assert_rejected(["--method=l2r", "--meta_set=pseudo_clean", "--actual_step=reuse",
                               f"--model_dir={tmp}"], "--actual_step=reuse")
+        # No more candidates than K: every gate on, nothing sampled (refused once the model
+        # is built, before anything is written), for Algorithm 1, 2 and Random-K alike.
+        self.assert_rejected(["--candidates=top:3", "--num_active=4", f"--model_dir={tmp}"],
+                             "--candidates=top:3 gives 3 gated tensors")
+        self.assert_rejected(["--meta_set=pseudo_clean", "--candidates=top:4", f"--model_dir={tmp}"],
+                             "not more than --num_active=4")
+        self.assert_rejected(["--gate_policy=random", "--candidates=top:2", "--num_active=2",
+                              f"--model_dir={tmp}"], "--num_active=2")
         # Nothing was written for the rejected runs.
         self.assertEqual(os.listdir(tmp), [])
 

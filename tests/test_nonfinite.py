@@ -125,7 +125,7 @@ class DivergingCoTrainingTest(_Stopped):
     def test_cotraining_stops_keeps_good_checkpoints_and_resumes_skipping(self):
         model_dir = self.create_tempdir().full_path
         # lr 0.1 in the warm-up epoch (steps 1-9), 1e29 from the co-training epoch on.
-        args = COTRAIN + ["--max_steps=12", "--checkpoint_every=3", "--lr_epochs=1",
+        args = COTRAIN + ["--max_steps=12", "--checkpoint_every=3", "--lr_epochs=0",
                           "--lr_decay=1e30", f"--model_dir={model_dir}"]
         code, stderr = run_main_in_process(*args)
         self.assert_stopped(code, stderr, model_dir)

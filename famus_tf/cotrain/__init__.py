@@ -9,10 +9,12 @@ the two-network training loop (--meta_set=pseudo_clean).
                  counter-based randomness);
   losses.py      the virtual loss of §8 step 4 and its per-example logit gradients as a
                  function of the example weights (the engine's interface), the meta loss
-                 L_c of step 5, the lambda_u ramp and the prior penalty.
+                 L_c of step 5 and the prior penalty;
   step.py        one co-training iteration of a network (CoStep): two augmentations,
                  co-refinement, co-guessing, MixUp of the training and meta batches, and
                  the engine's step on them (meta/objective.py: the engine's view of them).
+  schedule.py    the epochs: warm-up, then --epochs co-training epochs, the learning rate
+                 and the lambda_u ramp counted from the end of the warm-up (official);
   trainer.py     CoTrainer: the loop (warm-up, the per-epoch split, co-divide, both
                  networks' iterations, evaluation, export, exact resume);
   loops.py       its compiled multi-step loops; streams.py its per-epoch input streams;

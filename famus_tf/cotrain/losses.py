@@ -45,7 +45,6 @@ import tensorflow as tf
 from famus_tf.meta import functional as fn
 from famus_tf.meta import replicas
 
-RAMPUP_EPOCHS = 16
 
 
 class Supervision(NamedTuple):
@@ -55,12 +54,6 @@ class Supervision(NamedTuple):
     guesses: tf.Tensor
     labeled: tf.Tensor
     lambda_u: tf.Tensor
-
-
-def lambda_u_ramp(lambda_u, epoch, rampup=RAMPUP_EPOCHS):
-    """lambda_u * clip(e / rampup, 0, 1), e = epochs since the end of the warm-up."""
-    e = tf.cast(epoch, tf.float64)
-    return lambda_u * tf.clip_by_value(e / float(rampup), 0.0, 1.0)
 
 
 def per_example_cost(logits, targets):

@@ -1,9 +1,10 @@
 """The training loop of Algorithm 2 (supp Alg. 2; ALGORITHM.md §7, §8): two networks,
 each with its own MetaLearner (meta model, samplers, optimisers), trained together.
 
-  epochs 0 .. W-1 (warm-up, W = warmup_epochs): plain CE on the noisy labels, both
-      networks, batches of 2B (the official warm-up batch), per-network orders;
-  every later epoch e:
+  run epochs t = 0 .. W-1 (warm-up, W = warmup_epochs): plain CE on the noisy labels,
+      both networks, batches of 2B (the official warm-up batch), per-network orders;
+  then E = --epochs co-training epochs, t = W .. W+E-1 (e = t - W counts the schedule:
+  schedule.py), each:
       for k in 1, 2: losses_k = per-example CE of network k (evaluation mode, no
           augmentation; eval_train.py), split_k = divide.split(losses_k,
           split_seed(seed, e, k), p_threshold, meta_threshold, guard_bounds(N_e, B))
@@ -13,8 +14,10 @@ each with its own MetaLearner (meta model, samplers, optimisers), trained togeth
       iterations = max over the networks of max(|L|, |U|) // B; each iteration runs
           network 1's co-training step, then network 2's (cotrain/step.py: refinement,
           co-guessing, MixUp, the engine's meta step and the actual step), with
-          lambda_u(e) = lambda_u clip((e - W) / 16, 0, 1).
-  The learning rate is set per epoch: lr * decay^(number of --lr_epochs <= e).
+          lambda_u(e) = lambda_u clip(e / 16, 0, 1).
+  The learning rate is set per epoch: lr in the warm-up, then lr * decay^(number of
+  --lr_epochs <= e), the decays counted from the end of the warm-up as the official
+  script counts them (cotrain/schedule.py).
 
 Evaluation: the ensemble (mean of the two networks' logits) as test/..., each network
 alone as net1/test/..., net2/test/...; export: the ensemble at MODEL_DIR/export and each
@@ -31,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from famus_tf.cotrain import divide, ensemble, epoch_log, eval_train, losses, split_state, streams
+from famus_tf.cotrain import divide, ensemble, epoch_log, eval_train, schedule, split_state, streams
 from famus_tf.train import checkpoint
 from famus_tf.train.export import export_classifier
 from famus_tf.train.loop import Trainer
@@ -49,6 +52,8 @@ class CoTrainer(Trainer):
         self.num_examples = len(d.train_labels)
         self.truth = (d.train_clean == d.train_labels) if d.train_clean is not None else None
         self.total = experiment.run.max_steps or np.iinfo(np.int64).max
+        self.schedule = schedule.Schedule.of(experiment)
+        self.num_epochs = self.schedule.total_epochs  # warm-up + co-training
         self.split_stats = None
 
     # -- building ----------------------------------------------------------------------
@@ -119,7 +124,7 @@ class CoTrainer(Trainer):
         """(epoch, iteration within it) from the checkpointed counters (co-training epochs
         differ in length), or None when the run is done."""
         epoch = int(self.epoch_var.numpy())
-        if epoch >= self.exp.run.epochs or self.step >= self.total:
+        if epoch >= self.num_epochs or self.step >= self.total:
             return None
         return epoch, int(self.pos_var.numpy())
 
@@ -139,20 +144,18 @@ class CoTrainer(Trainer):
             self.pos_var.assign(0)
 
     def set_epoch(self, epoch):
-        """The epoch's learning rate (step schedule by epoch) and ramped lambda_u."""
-        exp = self.exp
-        lr = exp.optim.lr * exp.optim.lr_decay ** sum(e <= epoch for e in exp.run.lr_epochs)
+        """Run epoch `epoch`'s learning rate and ramped lambda_u (schedule.py)."""
+        lr = self.schedule.learning_rate(epoch)
         for learner in self.learners:
             learner.optimizer.learning_rate = lr
-        ramp = losses.lambda_u_ramp(exp.cotrain.lambda_u, epoch - exp.cotrain.warmup_epochs)
-        self.lambda_u.assign(tf.cast(ramp, tf.float64))
+        self.lambda_u.assign(self.schedule.lambda_u_at(epoch))
 
     def train_epoch(self, epoch, pos):
         """Epoch `epoch` from iteration `pos`; returns the summary inputs (`finished`: the
         epoch ended, not the run's last step inside it)."""
         self.set_epoch(epoch)
         last = epoch_log.EpochRecord(weighted=self.exp.meta.method in ("mwnet", "l2r"))
-        if epoch < self.exp.cotrain.warmup_epochs:
+        if self.schedule.is_warmup(epoch):
             steps = streams.warmup_steps(self.data, self.exp.data.batch_size)
             its = tuple(self.streams_of.warmup(epoch, k, steps, pos) for k in NETS)
             call, guard = (lambda n: self.warmup_loop(its, n)), self.warmup_guard  # noqa: E731
@@ -173,7 +176,7 @@ class CoTrainer(Trainer):
         non-finite iteration stops the run before any save or is skipped (`guard`,
         train/nonfinite.py), as in the one-network loop."""
         run = self.exp.run
-        bar = progress(epoch, run.epochs, steps, pos)
+        bar = progress(epoch, self.num_epochs, steps, pos)
         end = min(steps, pos + self.total - self.step)
         while pos < end:
             n = min(run.steps_per_call, end - pos,
@@ -186,7 +189,8 @@ class CoTrainer(Trainer):
             self.step, pos = self.step + n, pos + n
             self.pos_var.assign(pos)
             scal = last.add_call(out, max(n - int(skipped), 1), self.counts)
-            scal.update({"train/ms_per_step": ms, "train/lr": lr})
+            scal.update({"train/ms_per_step": ms, "train/lr": lr,
+                         "train/lambda_u": float(self.lambda_u.numpy())})
             if guard.mode == "skip":
                 scal["train/nonfinite_skipped"] = float(self.skipped.assign_add(int(skipped)))
             self.summaries.scalars(self.step, scal)

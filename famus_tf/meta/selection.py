@@ -90,6 +90,23 @@ def resolve(paths, candidates="all", head_prefix="head", head_always_on=True, nu
     return Selection(chosen, tuple(always_on), head, starts, branched and bool(chosen))
 
 
+class TooFewCandidates(ValueError):
+    """A gate configuration with nothing to sample (raised before any training)."""
+
+
+def check_sampled(selection, candidates, num_active, gate_policy):
+    """Learned gates (Eq. 10's L_r pulls K of them on) and Random-K sample K of the
+    candidates; with no more candidates than K every gate is on and FaMUS is the full
+    meta-gradient of its block at the sampler's cost. Refuses that, naming the flags."""
+    n = len(selection.candidates)
+    if gate_policy in ("learned", "random") and n <= num_active:
+        raise TooFewCandidates(
+            f"--candidates={candidates} gives {n} gated tensor{'s' * (n != 1)} on this model, not "
+            f"more than --num_active={num_active}: every gate would be on and nothing is sampled; "
+            f"choose a larger block (e.g. --candidates=top:13, the official code's 13 tensors) or "
+            f"a smaller --num_active")
+
+
 def full(paths, head_prefix="head"):
     """Every tensor always on: the full meta-gradient of MW-Net, L2R and MLC."""
     return Selection((), tuple(range(len(paths))), _head_indices(paths, head_prefix), ())

@@ -121,6 +121,17 @@ def parse_candidates(spec, name):
     return "block:" + last_stage(name) if spec == "last_stage" else spec
 
 
+def bench_candidates(spec, name, model, num_active):
+    """The benches' candidate spec for `model` (of registry name `name`): `spec` if given,
+    else the model's last stage when it holds more than `num_active` tensors (else every
+    tensor: a block of K or fewer would have every gate on, which the step refuses)."""
+    if spec:
+        return parse_candidates(spec, name)
+    spec = parse_candidates("last_stage", name)
+    paths = [v.path for v in model.trainable_variables]
+    return spec if len(selection.resolve(paths, spec, _HEAD).candidates) > num_active else "all"
+
+
 def head_prefix(name):
     """Prefix of the classifier variables (`head_fc/kernel`, `head_fc/bias`)."""
     _entry(name)

@@ -118,6 +118,7 @@ class Trainer:
         self.write_dir = distribute.write_dir(experiment.run.model_dir, self.strategy)
         self.steps_per_epoch = (self.data.balanced_batches
                                 or len(self.data.train_labels) // experiment.data.batch_size)
+        self.num_epochs = experiment.run.epochs  # the run's epochs (CoTrainer: warm-up included)
         self.total = experiment.run.epochs * self.steps_per_epoch
         if experiment.run.max_steps:
             self.total = min(self.total, experiment.run.max_steps)
@@ -143,13 +144,14 @@ class Trainer:
     # -- the parts ----------------------------------------------------------------------
 
     def start(self):
-        """Seeds, config.json (refusing another configuration's checkpoint), the class
-        names, the networks, the restored state, the summaries, the loop, the evaluators."""
+        """Seeds, the networks (a configuration they refuse writes nothing), config.json
+        (refusing another configuration's checkpoint), the class names, the restored
+        state, the summaries, the loop, the evaluators."""
         keras.utils.set_random_seed(self.exp.run.seed)
+        self.build()
         if self.chief:
             checkpoint.check_and_write_config(self.exp.run.model_dir, self.exp.as_dict())
             write_class_names(self.exp.run.model_dir, self.data.class_names)
-        self.build()
         self.restore()
         self.open_summaries()
         self.compile_loop()
@@ -308,7 +310,7 @@ class Trainer:
         writing the training scalars and checkpoints; returns the last call's
         {ms, weights, is_clean}."""
         run = self.exp.run
-        bar = progress(epoch, run.epochs, self.steps_per_epoch, pos, self.total - self.step,
+        bar = progress(epoch, self.num_epochs, self.steps_per_epoch, pos, self.total - self.step,
                        run.log_every_secs)
         end = min(self.steps_per_epoch, self.total - epoch * self.steps_per_epoch)
         last = {"weight_means": WeightMeans()}  # this epoch's, for results.json (train/results.py)
@@ -369,7 +371,7 @@ class Trainer:
         suspects.summarise(self, step)
         s.flush()
         logging.info("epoch %d/%d: test top1 %.4f top5 %.4f loss %.4f (best %.4f) in %.1f s",
-                     epoch, self.exp.run.epochs, result["top1"], result["top5"], result["loss"],
+                     epoch, self.num_epochs, result["top1"], result["top5"], result["loss"],
                      result["best_top1"], result["seconds"])
 
     def finish(self):
