@@ -120,9 +120,6 @@ class MetaLearner:
         self.selection = (selection_lib.resolve(paths, meta.candidates, meta.head_prefix,
                                                 meta.head_always_on, segments)
                           if meta.famus else selection_lib.full(paths, meta.head_prefix))
-        if meta.famus:
-            selection_lib.check_sampled(self.selection, meta.candidates, meta.num_active,
-                                        meta.gate_policy)
         if self.method.meta_variables:
             self.meta_optimizer = optim.sgd(meta.meta_lr, meta.meta_momentum, name="meta_sgd")
             self.meta_optimizer.build(list(self.method.meta_variables))

@@ -28,7 +28,7 @@ from absl import logging
 
 from famus_tf import models
 from famus_tf.data import augment, datasets, noise as noise_lib, pipeline
-from famus_tf.meta import replicas
+from famus_tf.meta import replicas, selection
 from famus_tf.meta.step import MetaLearner, compiled_step
 from famus_tf.train import checkpoint, distribute, evaluate, inputs, nonfinite
 from famus_tf.train import suspects, weight_store
@@ -198,15 +198,19 @@ class Trainer:
                                    run.weights_path, run.head, run.precision)
         if run.sync_batchnorm:
             distribute.sync_batchnorm(model)
-        return model, MetaLearner(model, data.num_classes, meta, self.optim_config(),
-                                  class_counts=self.class_counts(), cotrain=self.exp.cotrain)
+        learner = MetaLearner(model, data.num_classes, meta, self.optim_config(),
+                              class_counts=self.class_counts(), cotrain=self.exp.cotrain)
+        if meta.famus and learner.method is not None:  # a run's gates must have something to sample
+            selection.check_sampled(learner.selection, meta.candidates, meta.num_active,
+                                    meta.gate_policy)
+        return model, learner
 
     def build(self):
         """The base network and its MetaLearner, in the strategy's scope."""
         with self.strategy.scope():
             self.model, self.learner = self.network(self.meta_config())
-        selection = self.learner.selection
-        self.num_candidates = len(selection.candidates) if selection else 0
+        chosen = self.learner.selection
+        self.num_candidates = len(chosen.candidates) if chosen else 0
 
     def streams(self, skip_steps=0):
         """(train iterator, meta iterator or None), starting after `skip_steps` steps."""
