@@ -93,9 +93,16 @@ class MetaReweighting(keras.Model):
         if sync_batchnorm:
             distribute.sync_batchnorm(base_model)
         self.learner, self.store = None, None
+        self.built = True  # the base model is (BackupAndRestore asks)
 
     @staticmethod
     def _shape_ok(model, x):
+        declared = getattr(model, "inputs", None)  # Sequential / functional: the Input's shape
+        if declared and len(declared) == 1:
+            want = tuple(declared[0].shape[1:])
+            if len(want) != x.ndim - 1 or any(w not in (None, g) for w, g in zip(want, x.shape[1:])):
+                raise ValueError(f"meta_data: examples of shape {tuple(x.shape[1:])}, base_model "
+                                 f"takes {want}")
         try:
             model(tf.convert_to_tensor(x[:1]), training=False)
             return True
