@@ -53,7 +53,8 @@ class OwnDataRunTest(absltest.TestCase):
         out = run_main("--flagfile=launch/folder.cfg", f"--data_dir={root}",
                        f"--model_dir={model_dir}", f"--image_size={SIZE}", "--model=small_cnn",
                        "--epochs=3", "--steps_per_call=10", "--lr=0.1", "--meta_lr=0.1",
-                       "--augment=none", "--profile_split=false")  # (flips change digits)
+                       "--augment=none", "--profile_split=false",  # (flips change digits)
+                       "--candidates=all")  # the small CNN's last stage is 3 tensors, K is 4
         self.assertEqual(out.returncode, 0, out.stderr[-3000:])
         config = json.load(open(os.path.join(model_dir, "config.json")))
         self.assertEqual((config["MetaConfig"]["method"], config["MetaConfig"]["famus"]),
