@@ -72,6 +72,9 @@ flags.DEFINE_integer("logical_devices", 2, "--mode=devices: logical CPU devices 
 flags.DEFINE_list("cotrain_configs", ["cotrain_famus", "cotrain_plain"],
                   "--mode=cotrain: configurations (cotrain_famus, cotrain_mwnet, cotrain_plain).",
                   flag_values=BENCH)
+flags.DEFINE_float("lambda_u", 50.0, "--mode=cotrain: the unlabeled MSE weight of the timed "
+                  "iterations; 0 trains on the 2B labeled rows only, as main's --lambda_u=0 "
+                  "(WebVision, Clothing1M).", lower_bound=0.0, flag_values=BENCH)
 flags.DEFINE_integer("eval_images", 1024, "--mode=cotrain: images of the timed evaluation pass.",
                      flag_values=BENCH)
 flags.DEFINE_list("precisions", ["float32"], "--mode=step: time every configuration under each "
@@ -227,11 +230,12 @@ def time_calls(calls, rounds, warmup, log=print, tag=""):
     return res
 
 
-def cotrain_iteration(name, model_name, shape, num_classes, candidates=None, num_active=4):
+def cotrain_iteration(name, model_name, shape, num_classes, candidates=None, num_active=4,
+                      lambda_u=CotrainConfig.lambda_u):
     """Both networks' co-training steps (cotrain/step.py) as one tf.function of uint8
     (labeled, unlabeled, meta) batches, each (images, labels, clean_prob, is_clean);
     preprocessing and augmentation (crop_flip) as the loop does them."""
-    cfg = CotrainConfig(meta_set="pseudo_clean")
+    cfg = CotrainConfig(meta_set="pseudo_clean", lambda_u=lambda_u)
     learners = []
     for k in range(2):
         keras.utils.set_random_seed(k)
@@ -260,7 +264,7 @@ def cotrain_iteration(name, model_name, shape, num_classes, candidates=None, num
 
 def run_cotrain(names, model_name="preact_resnet18", batch_size=64, image_size=32, channels=3,
                 num_classes=10, rounds=3, warmup=1, candidates=None, num_active=4, eval_images=1024,
-                log=print):
+                log=print, lambda_u=CotrainConfig.lambda_u):
     """Times a plain step (batch_size) and one co-training iteration per configuration
     (both networks; B labeled + B unlabeled + 2B meta images), interleaved; and the
     evaluation pass of the per-epoch split (eval_train.per_example_losses, batches of 256)
@@ -283,7 +287,8 @@ def run_cotrain(names, model_name="preact_resnet18", batch_size=64, image_size=3
     plain = build_steps(["plain"], False, model_name, batch, num_classes, candidates, num_active)["plain"]
     calls = {"plain": lambda: plain(*batch)}
     for name in names:
-        step, _ = cotrain_iteration(name, model_name, shape, num_classes, candidates, num_active)
+        step, _ = cotrain_iteration(name, model_name, shape, num_classes, candidates, num_active,
+                                    lambda_u)
         calls[name] = lambda step=step: step(*parts)
     res = time_calls(calls, rounds, warmup, log)
     ev = eval_cost(cotrain_iteration("cotrain_plain", model_name, shape, num_classes)[1],
@@ -445,12 +450,14 @@ def _main_cotrain(f):
     try:
         res, ev = run_cotrain(f.cotrain_configs, f.model, f.batch_size, f.image_size, f.channels,
                               f.num_classes, f.rounds, f.warmup, f.candidates, f.num_active,
-                              f.eval_images)
+                              f.eval_images, lambda_u=f.lambda_u)
     except ValueError as e:
         raise SystemExit(f"famus_tf.bench: {e}")
     print(f"model={f.model} co-training iteration: both networks, {f.batch_size} labeled + "
           f"{f.batch_size} unlabeled + {2 * f.batch_size} meta images "
-          f"{f.image_size}x{f.image_size}x{f.channels}; plain step: batch {f.batch_size}")
+          f"{f.image_size}x{f.image_size}x{f.channels}, lambda_u={f.lambda_u:g}"
+          f"{' (trains on the labeled rows only)' if f.lambda_u == 0 else ''}; "
+          f"plain step: batch {f.batch_size}")
     print(table({False: res}))
     print(f"evaluation pass (per-epoch split): {ev['eval_ms_per_image']:.2f} ms per image = "
           f"{ev['eval_to_plain_per_image']:.2f} of a plain step's time per image "

@@ -153,6 +153,13 @@ class CotrainConfig:
                                      # dividemix (co-guess only); cotrain/mixmatch.py RECIPES
     prior: bool = True               # the prior penalty in the virtual, actual and meta losses
 
+    @property
+    def labeled_rows_only(self):
+        """lambda_u = 0: the co-training step trains on the 2B mixed labeled rows only
+        (their MixUp partners still come from all 4B rows), as DivideMix's WebVision and
+        Clothing1M scripts do (cotrain/step.py)."""
+        return self.lambda_u == 0
+
 
 @dataclasses.dataclass(frozen=True)
 class Experiment:

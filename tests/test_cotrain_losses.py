@@ -60,6 +60,30 @@ def test_virtual_loss_is_the_official_formula():
                                rtol=1e-12)
 
 
+def test_all_labeled_rows_need_no_factor_two():
+    """The labeled rows alone (lambda_u = 0, cotrain/step.py): L(v) = sum_i v_i cost_i + P,
+    with uniform weights the mean CE + prior; the logit gradients follow."""
+    v, logits, sup = _case(seed=8, lambda_u=0.0)
+    rows = slice(0, 2 * B)
+    v = v[rows] / tf.reduce_sum(v[rows])
+    z = logits[rows]
+    sup = losses.Supervision(sup.targets[rows], sup.guesses[rows], sup.labeled[rows], sup.lambda_u)
+    p = _softmax(z.numpy())
+    cost = -np.sum(sup.targets.numpy() * np.log(p), 1)
+    prior = np.full(C, 1.0 / C)
+    penalty = np.sum(prior * np.log(prior / p.mean(0)))
+    np.testing.assert_allclose(float(losses.virtual_loss(v, z, sup)),
+                               np.sum(v.numpy() * cost) + penalty, rtol=1e-12)
+    u = tf.fill([2 * B], tf.constant(1.0 / (2 * B), tf.float64))
+    np.testing.assert_allclose(float(losses.virtual_loss(u, z, sup)), cost.mean() + penalty,
+                               rtol=1e-12)
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss = losses.virtual_loss(v, z, sup)
+    np.testing.assert_allclose(losses.virtual_logit_grads(v, z, sup).numpy(),
+                               tape.gradient(loss, z).numpy(), rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("prior", [True, False])
 def test_logit_grads_match_gradient_tape(prior):
     v, logits, sup = _case(seed=1)

@@ -232,12 +232,13 @@ def _noisy_prep(learner):
     return prep
 
 
-def _costep(method="mwnet", recipe=None, prep=None, strategy=None, **meta):
+def _costep(method="mwnet", recipe=None, prep=None, strategy=None, lambda_u=50.0, **meta):
     with (strategy or tf.distribute.get_strategy()).scope():
         learner = _learner(method, **meta)
         keras.utils.set_random_seed(7)
         other = mf.tiny_mlp(C)
-    cfg = CotrainConfig(meta_set="pseudo_clean", mix_alpha=1.5, recipe=recipe or "famus")
+    cfg = CotrainConfig(meta_set="pseudo_clean", mix_alpha=1.5, recipe=recipe or "famus",
+                        lambda_u=lambda_u)
     prep = prep or (lambda x, s: tf.cast(x, tf.float64) / 255.0)
     return CoStep(learner, other, cfg, C, prep if prep != "noisy" else _noisy_prep(learner))
 
@@ -323,11 +324,15 @@ def test_deterministic_given_the_step():
     assert not np.allclose(second["example_weights"].numpy(), first["example_weights"].numpy())
 
 
-def test_mirrored_costep_equals_one_device():
+@pytest.mark.parametrize("lambda_u", [4.0, 0.0])
+def test_mirrored_costep_equals_one_device(lambda_u):
+    """With lambda_u = 0 each replica keeps the labeled half of its rows, and the result is
+    the single device's step on the labeled rows of the global batch."""
     mirrored = distribute.build_strategy("mirrored", distribute.logical_cpus(2))
     parts = _parts(seed=3, b=4)
-    lam = tf.constant(4.0, tf.float64)
-    meta = dict(famus=True, candidates="all", num_active=2, lambda_g=0.1, num_segments=2)
+    lam = tf.constant(lambda_u, tf.float64)
+    meta = dict(famus=True, candidates="all", num_active=2, lambda_g=0.1, num_segments=2,
+                lambda_u=lambda_u)
     single, dist = _costep(**meta), _costep(strategy=mirrored, **meta)
     out_single = tf.function(single, autograph=False)(*parts, lam)
 
@@ -342,11 +347,75 @@ def test_mirrored_costep_equals_one_device():
         np.testing.assert_allclose(local[key][0].numpy(), out_single[key].numpy(), rtol=1e-9)
     np.testing.assert_array_equal(local["gates"][0].numpy(), out_single["gates"].numpy())
     # replica k's row p*b + j (b = 2) is the single device's row p*2b + k*b + j
-    # (p: the parts x1, x2, u1, u2)
-    order = np.concatenate([(np.arange(4)[:, None] * 4 + k * 2 + np.arange(2)[None, :]).ravel()
+    # (p: the parts x1, x2, u1, u2; with lambda_u = 0 only x1, x2)
+    kept = 2 if lambda_u == 0 else 4
+    order = np.concatenate([(np.arange(kept)[:, None] * 4 + k * 2 + np.arange(2)[None, :]).ravel()
                             for k in range(2)])
     for key, rtol in (("example_weights", 1e-9), ("is_clean", 0)):
         got = np.concatenate([v.numpy() for v in local[key]])
         np.testing.assert_allclose(got, out_single[key].numpy()[order], rtol=rtol)
     for a, b in zip(_state(single.learner), _state(dist.learner)):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ lambda_u = 0
+def _spied(step):
+    """Records the arguments of the engine step that `step` calls."""
+    seen, train_step = {}, step.learner.train_step
+
+    def spy(*args):
+        seen["args"] = args
+        return train_step(*args)
+
+    step.learner.train_step = spy
+    return seen
+
+
+@pytest.mark.parametrize("method", ["mwnet", "plain"])
+def test_lambda_u_zero_trains_on_the_mixed_labeled_rows_only(method):
+    """The engine gets the first 2B rows of the 4B-row mixing (partners drawn from all 4B,
+    draw(4B, alpha, step, 621)), all labeled; the weights are normalised over those rows."""
+    step = _costep(method, prep="noisy", lambda_u=0.0)
+    labeled, unlabeled, meta = _parts(seed=4)
+    seen = _spied(step)
+    iteration = int(step.learner.optimizer.iterations.numpy())
+    batch, _ = step.targets(labeled, unlabeled)
+    out = step(labeled, unlabeled, meta, tf.constant(0.0, tf.float64))
+    x, sup = seen["args"][:2]
+    lam, perm = mixmatch.draw(4 * B, 1.5, iteration, 621)
+    lam, perm = float(lam), perm.numpy()
+    assert np.any(perm[:2 * B] >= 2 * B)  # some labeled row has an unlabeled partner
+    for got, full in ((x, batch.inputs), (sup.targets, batch.targets)):
+        full = full.numpy()
+        np.testing.assert_allclose(got.numpy(), (lam * full + (1 - lam) * full[perm])[:2 * B],
+                                   rtol=1e-12)
+    np.testing.assert_array_equal(sup.labeled.numpy(), np.ones(2 * B))
+    np.testing.assert_array_equal(out["is_clean"].numpy(), np.concatenate([labeled[3], labeled[3]]))
+    assert float(out["loss_u"]) == 0.0
+    if method == "mwnet":
+        assert out["example_weights"].shape == (2 * B,)
+        np.testing.assert_allclose(float(np.sum(out["example_weights"])), 1.0, rtol=1e-12)
+
+
+def test_lambda_u_zero_step_is_sgd_on_dividemix_labeled_loss():
+    """Method plain with lambda_u = 0: w' = w - lr * d/dw [mean_i CE(t_i, z_i) + P] over the
+    2B mixed labeled rows (DivideMix's L_x + prior on WebVision / Clothing1M), written out
+    here from the rows the engine received."""
+    step = _costep("plain", prep="noisy", lambda_u=0.0)
+    seen = _spied(step)
+    for seed in range(2):
+        model = step.learner.model
+        w = [tf.constant(v.numpy()) for v in model.trainable_variables]
+        step(*_parts(seed=5 + seed), tf.constant(0.0, tf.float64))
+        x, sup = seen["args"][:2]
+        assert x.shape[0] == 2 * B
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            logits = model.stateless_call(w, fn.non_trainable_values(model), x, training=True)[0]
+            ce = -tf.reduce_sum(sup.targets * tf.nn.log_softmax(logits), -1)
+            pbar = tf.reduce_mean(tf.nn.softmax(logits), 0)
+            loss = tf.reduce_mean(ce) + tf.reduce_sum(np.log(1.0 / C) / C - tf.math.log(pbar) / C)
+        want = tape.gradient(loss, w)
+        for before, after, g in zip(w, model.trainable_variables, want):
+            np.testing.assert_allclose((before.numpy() - after.numpy()) / LR, g.numpy(),
+                                       rtol=1e-9, atol=1e-13)

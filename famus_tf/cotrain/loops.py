@@ -65,7 +65,8 @@ def _cotrain(trainer, preps):
     strategy, data, exp = trainer.strategy, trainer.data, trainer.exp
     learners, models_ = trainer.learners, trainer.models
     dtype, nc = learners[0].dtype, trainer.num_candidates
-    rows = 4 * exp.data.batch_size // strategy.num_replicas_in_sync
+    parts = 2 if exp.cotrain.labeled_rows_only else 4  # the rows a step trains on (step.py)
+    rows = parts * exp.data.batch_size // strategy.num_replicas_in_sync
     costeps = [CoStep(learners[k], models_[1 - k], exp.cotrain, data.num_classes, preps[k],
                       network=k) for k in (0, 1)]
     names = costeps[0].scalar_metrics()

@@ -1,22 +1,26 @@
 """The losses of Algorithm 2's iteration (ALGORITHM.md §8 steps 4-6).
 
 On the mixed training batch (mixmatch.py; n = 4B rows, m_i = 1 on the labeled part,
-the first 2B rows in the official layout), with softmax p_i of the logits z_i, target
+the first 2B rows in the official layout; with lambda_u = 0 only those 2B rows), with softmax p_i of the logits z_i, target
 t_i, guess g_i and C classes:
 
   cost_i = -sum_c t_ic log p_ic                     soft-target CE (also the VNet input)
   mse_i  = (1/C) sum_c (p_ic - g_ic)^2              (torch.mean over the class axis)
   P      = sum_c pi_c log(pi_c / pbar_c),  pbar = (1/n) sum_i p_i,  pi = 1/C  (prior penalty)
-  L(v)   = 2 sum_i v_i [m_i cost_i + lambda_u(e) (1 - m_i) mse_i] + P            (step 4)
+  L(v)   = (n / n_l) sum_i v_i [m_i cost_i + lambda_u(e) (1 - m_i) mse_i] + P        (step 4)
 
-with v the example weights (the weighting network on the detached cost, normalised to
-sum 1 over all n rows: MWNet.phi) and lambda_u(e) = lambda_u * clip(e / 16, 0, 1), e the
-epoch counted from 0 after the warm-up (so the first epoch after it has no MSE term).
-Reading of the normalisation (official `meta_step` / `model_step`): with uniform weights
-v_i = 1/n, L = mean_{labeled} cost + lambda_u * mean_{unlabeled} mse + P, i.e.
-DivideMix's L_x + lambda_u L_u + prior; the factor 2 undoes the split of the unit weight
-mass between the two halves. The actual step (step 6) uses the same L with the updated
-meta model's weights held constant.
+with n_l = sum_i m_i the labeled rows, v the example weights (the weighting network on the
+detached cost, normalised to sum 1 over all n rows: MWNet.phi) and lambda_u(e) = lambda_u *
+clip(e / 16, 0, 1), e the epoch counted from 0 after the warm-up (so the first epoch after
+it has no MSE term). Reading of the normalisation (official `meta_step` / `model_step`,
+which write the factor as 2): with uniform weights v_i = 1/n, L = mean_{labeled} cost +
+lambda_u (n - n_l) / n_l mean_{unlabeled} mse + P; in the official layout (n_l = n / 2)
+that is DivideMix's L_x + lambda_u L_u + prior, the factor 2 undoing the split of the unit
+weight mass between the two halves. With lambda_u = 0 (WebVision, Clothing1M) the step
+keeps only the labeled rows (cotrain/step.py, as DivideMix's scripts forward only the 2B
+mixed labeled rows), so n_l = n and L = sum_i v_i cost_i + P, P over those rows: with
+uniform weights DivideMix's L_x + prior. The actual step (step 6) uses the same L with the
+updated meta model's weights held constant.
 
 The meta loss on the mixed meta batch (its images twice, one row per augmentation, all
 labeled; official: 128 images, 256 rows; step 5):
@@ -28,15 +32,16 @@ labeled; official: 128 images, 256 rows; step 5):
 The engine needs L only through its per-example logit gradients, as a function of v
 (meta/method.py: `logit_grads(phi, logits, labels)`, differentiable in phi):
 
-  dL/dz_i = 2 v_i m_i (p_i - t_i)
-          + 2 v_i lambda_u (1 - m_i) (2/C) p_i * ((p_i - g_i) - <p_i - g_i, p_i>)
+  dL/dz_i = (n / n_l) v_i m_i (p_i - t_i)
+          + (n / n_l) v_i lambda_u (1 - m_i) (2/C) p_i * ((p_i - g_i) - <p_i - g_i, p_i>)
           - (1/n) p_i * (pi / pbar - <pi / pbar, p_i>)
 
 (* element-wise over classes; the last line is dP/dz_i and does not depend on v).
 
 Under tf.distribute every function returns this replica's contribution: sums over
 replicas give the global loss, n is the global batch size and pbar the global mean
-(summed over replicas), so the per-replica logit gradients of the local rows are exact.
+(summed over replicas), n / n_l the global ratio, so the per-replica logit gradients of the
+local rows are exact.
 """
 from typing import NamedTuple
 
@@ -83,13 +88,21 @@ def prior_penalty(logits):
     return penalty / tf.cast(replicas.num_replicas(), logits.dtype)
 
 
+def labeled_scale(labeled, dtype):
+    """n / n_l of the global batch: all rows over labeled rows (2 in the official layout,
+    1 when the step keeps only the labeled rows)."""
+    m = tf.cast(labeled, dtype)
+    return replicas.global_size(m) / replicas.all_sum(tf.reduce_sum(m))
+
+
 def virtual_loss(weights, logits, sup, prior=True):
     """L(v) of step 4 (this replica's contribution), `sup` a Supervision."""
     m = tf.cast(sup.labeled, logits.dtype)
     lam = tf.cast(sup.lambda_u, logits.dtype)
     per_example = (m * per_example_cost(logits, sup.targets)
                    + lam * (1.0 - m) * per_example_mse(logits, sup.guesses))
-    loss = 2.0 * tf.reduce_sum(tf.cast(weights, logits.dtype) * per_example)
+    scale = labeled_scale(sup.labeled, logits.dtype)
+    loss = scale * tf.reduce_sum(tf.cast(weights, logits.dtype) * per_example)
     return loss + prior_penalty(logits) if prior else loss
 
 
@@ -120,7 +133,8 @@ def virtual_logit_grads(weights, logits, sup, prior=True):
     probs = tf.nn.softmax(logits)
     per_example = (m * (probs - tf.cast(sup.targets, logits.dtype))
                    + lam * (1.0 - m) * mse_logit_grads(logits, sup.guesses))
-    grads = 2.0 * tf.cast(weights, logits.dtype)[:, None] * per_example
+    scale = labeled_scale(sup.labeled, logits.dtype)
+    grads = scale * tf.cast(weights, logits.dtype)[:, None] * per_example
     return grads + prior_logit_grads(logits) if prior else grads
 
 

@@ -11,9 +11,14 @@ Given a labeled, an unlabeled and a meta batch, each (uint8 images [b, ...], noi
   3. the meta batch [m_1, m_2] the same way in labeled mode: its co-refined labels
      t = sharpen(c onehot(y~) + (1 - c)(p_a1 + p_a2)/2, T) as targets (the co-guess of the
      meta batch is unused by L_c, so network b does not see it), its own MixUp draw;
-  4. the engine step `learner.train_step(mixed images, Supervision(targets, guesses,
+  4. with lambda_u = 0 (`CotrainConfig.labeled_rows_only`: WebVision, Clothing1M) only the
+     2B mixed labeled rows are kept (`labeled_rows`): they were mixed with partners from all
+     4B rows, but the unlabeled rows would only carry a zero-weight MSE term, so they are
+     not forwarded, as DivideMix's scripts do; the weight normalisation, the prior penalty
+     and BatchNorm then see the labeled rows alone, and the step costs about half;
+  5. the engine step `learner.train_step(mixed images, Supervision(targets, guesses,
      labeled, lambda_u), mixed meta images, mixed meta targets)`: MW-Net (+ FaMUS) on the
-     virtual loss of step 4 with L_c of step 5, or, for method plain, the same loss with
+     virtual loss of §8 step 4 with L_c of §8 step 5 (losses.py), or, for method plain, the same loss with
      uniform weights (meta/objective.py). Only network a's variables change.
 
 BatchNorm mode of step 1. Network a runs in training mode (batch statistics of each
@@ -36,7 +41,8 @@ and of the gates' (meta.seed, meta.seed * 1009 + k + 1 for small seeds).
 Returned metrics: the learner's (`scalar_metrics(cotrain=True)`: loss = mean soft-target
 CE of the mixed rows, accuracy = argmax of the logits against argmax of the mixed targets,
 loss_u = mean MSE to the co-guess on the unlabeled rows, and for meta methods val_loss, the
-gates' metrics, example_weights [4B]) plus `is_clean` [4B]: row i of the mixed batch is
+gates' metrics, example_weights [4B], or [2B] with lambda_u = 0) plus `is_clean` (as
+many rows): row i of the mixed batch is
 lambda' (example i) + (1 - lambda') (its partner) with lambda' >= 1/2, so it takes the
 true-clean flag of example i.
 """
@@ -47,6 +53,13 @@ from famus_tf.meta import functional as fn
 
 STREAM_BASE = 600
 NETWORK_STRIDE = 100
+
+
+def labeled_rows(batch, clean):
+    """The labeled part of a mixed [x_1, x_2, u_1, u_2] batch and its true-clean flags: the
+    first half of this replica's rows (the local layout is the assembled one)."""
+    half = (batch.inputs.shape[0] or tf.shape(batch.inputs)[0]) // 2
+    return mixmatch.MixBatch(*(t[:half] for t in batch)), clean[:half]
 
 
 def streams(network=0):
@@ -123,6 +136,8 @@ class CoStep:
         step = tf.identity(learner.optimizer.iterations)  # read before the step updates it
         batch, clean = self.targets(labeled, unlabeled)
         mixed, _ = mixmatch.mix(batch, self.config.mix_alpha, step, self.streams["mix"], parts=4)
+        if self.config.labeled_rows_only:
+            mixed, clean = labeled_rows(mixed, clean)
         sup = losses.Supervision(mixed.targets, mixed.guesses, mixed.labeled, lambda_u)
         if learner.method is None:
             out = learner.train_step(mixed.inputs, sup)
