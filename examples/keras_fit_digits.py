@@ -55,5 +55,5 @@ for method in ("MetaReweighting.fit (MW-Net + FaMUS)", "plain model.fit"):
     print(f"clean test accuracy, {method}: {100 * accuracy:.2f}%", flush=True)
 print("top suspects: rank index given predicted p_given meta_weight score truly_wrong")
 for r in issues:
-    print(f"{r['rank']} {r['index']} {r['given']} {r['predicted']} {r['p_given']:.3f} "
-          f"{r['meta_weight']:.3f} {r['score']:.3f} {d.train_clean[r['index']] != r['given']}")
+    print(f"{r['rank']} {r['index']} {r['given']} {r['predicted']} {r['p_given']:.2e} "
+          f"{r['meta_weight']:.2e} {r['score']:.6f} {d.train_clean[r['index']] != r['given']}")
