@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from famus_tf.config import MetaConfig, OptimConfig
-from famus_tf.keras import checks, meta_data as meta_lib
+from famus_tf.keras import meta_data as meta_lib
 from famus_tf.meta import replicas
 from famus_tf.meta.step import MetaLearner
 from famus_tf.train import distribute, weight_store
@@ -39,6 +39,15 @@ from famus_tf.train import distribute, weight_store
 _HISTORY = {"loss": "loss", "accuracy": "accuracy", "val_loss": "meta_loss",
             "gate_fraction": "gate_fraction", "loss_r": "loss_r", "loss_g": "loss_g"}
 _STORE_KEYS = ("weight_store_values", "weight_store_counts")  # in the saved weights
+
+
+def _check_base(model):
+    """A built keras.Model with trainable variables."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"base_model must be a keras.Model, got {type(model).__name__}")
+    if not model.built or not model.trainable_variables:
+        raise ValueError("base_model is not built: call it once on a batch (or build it with an "
+                         "input shape) before wrapping it, so that its variables exist")
 
 
 def _head_prefix(model):
@@ -62,7 +71,7 @@ class MetaReweighting(keras.Model):
                  meta_batch_size=100, head=None, weight_decay=5e-4, virtual_lr=None,
                  sync_batchnorm=True, seed=0, **meta_options):
         super().__init__(name=f"meta_reweighting_{base_model.name}")
-        checks.base_model(base_model)
+        _check_base(base_model)
         unknown = set(meta_options) - {f.name for f in dataclasses.fields(MetaConfig)}
         if unknown:
             raise ValueError(f"unknown MetaReweighting option(s) {sorted(unknown)}")
@@ -109,10 +118,10 @@ class MetaReweighting(keras.Model):
         """Builds the engine's MetaLearner (in the current strategy scope) from `optimizer`
         (keras.optimizers.SGD, constant learning rate: schedule it with a
         LearningRateScheduler callback) and `meta_optimizer` (SGD: beta, momentum)."""
-        lr, momentum, nesterov = checks.sgd_settings(optimizer, "optimizer", (0.1, 0.9, True))
+        lr, momentum, nesterov = _sgd_settings(optimizer, "optimizer", (0.1, 0.9, True))
         meta = self.meta_config
         if meta_optimizer is not None:
-            beta, beta_momentum, _ = checks.sgd_settings(meta_optimizer, "meta_optimizer", None)
+            beta, beta_momentum, _ = _sgd_settings(meta_optimizer, "meta_optimizer", None)
             meta = dataclasses.replace(meta, meta_lr=beta, meta_momentum=beta_momentum)
         if jit_compile:
             meta = dataclasses.replace(meta, num_segments=0)  # as --xla: no switch_case
@@ -210,7 +219,7 @@ class MetaReweighting(keras.Model):
         example ids, the weight store is made for ids 0..max id)."""
         if self.learner is None:
             raise ValueError("call compile() before fit()")
-        max_id = checks.train_data(x, y, self.num_classes)
+        max_id = _check_train_data(x, y, self.num_classes)
         if max_id is not None and self.store is None and weight_store.keeps_store(
                 self.meta_config.method):
             self.store = weight_store.WeightStore(max_id + 1)
@@ -267,3 +276,43 @@ def _unpack(data):
     if not isinstance(data, (tuple, list)) or len(data) < 2:
         raise ValueError("MetaReweighting trains on (x, y) or (x, y, example_id) batches")
     return data[0], data[1], (data[2] if len(data) > 2 else None)
+
+
+def _sgd_settings(optimizer, what, default):
+    """(learning rate, momentum, nesterov) of a keras.optimizers.SGD (`default` for None)."""
+    if optimizer is None and default is not None:
+        return default
+    if not isinstance(optimizer, keras.optimizers.SGD):
+        raise ValueError(f"{what} must be a keras.optimizers.SGD (the engine's optimiser is "
+                         f"SGD), got {type(optimizer).__name__}")
+    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(f"{what}: give a constant learning rate and schedule it with "
+                         "keras.callbacks.LearningRateScheduler")
+    if optimizer.weight_decay:
+        raise ValueError(f"{what}: Keras' decoupled weight_decay is not the engine's; pass "
+                         "weight_decay= to MetaReweighting (coupled, PyTorch-style)")
+    return float(optimizer.learning_rate.numpy()), float(optimizer.momentum), bool(optimizer.nesterov)
+
+
+def _check_train_data(x, y, num_classes):
+    """Labels present and in [0, C); returns the largest example id or None."""
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        if not isinstance(spec, tuple) or len(spec) < 2:
+            raise ValueError(f"the training dataset must yield (x, y) or (x, y, example_id); "
+                             f"it yields {spec}")
+        labels, ids = [], []
+        for element in x.map(lambda *e: e[1:3]):
+            labels.append(np.reshape(element[0].numpy(), [-1]))
+            if len(element) > 1:
+                ids.append(np.reshape(element[1].numpy(), [-1]))
+        labels = np.concatenate(labels) if labels else np.zeros([0], np.int64)
+        ids = np.concatenate(ids) if ids else None
+    else:
+        if y is None:
+            raise ValueError("fit: no labels (y) given")
+        if isinstance(x, (tuple, list)) and len(x) == 1:
+            x = x[0]
+        labels, ids = np.asarray(y), None
+    meta_lib.check_labels(labels, num_classes, "training labels")
+    return None if ids is None else int(ids.max())
