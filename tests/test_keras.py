@@ -150,6 +150,56 @@ def test_backup_and_restore_resumes_exactly(tmp_path):
             np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
 
 
+def test_backup_and_restore_restores_the_weight_store(tmp_path):
+    def run(callbacks):
+        model, (x, y, _, _) = _wrapper(True, meta_batch_size=6)
+        ds = tf.data.Dataset.from_tensor_slices((x, y, np.arange(len(y)))).batch(16)
+        model.fit(ds, epochs=3, callbacks=callbacks, verbose=0)
+        return model
+
+    straight = run([])
+    with pytest.raises(KeyboardInterrupt):
+        run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), Interrupt()])
+    resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
+    n = len(straight.example_weights())
+    assert resumed.store.counts.numpy().tolist() == [3] * n  # epoch 1 restored, 2 and 3 run
+    np.testing.assert_allclose(resumed.store.values.numpy(), straight.store.values.numpy(),
+                               rtol=1e-6, atol=1e-7)
+    # the weights file carries the store into a model that has not trained
+    path = str(tmp_path / "model.weights.h5")
+    resumed.save_weights(path)
+    fresh, _ = _wrapper(True, meta_batch_size=6)
+    assert fresh.example_weights() is None
+    fresh.load_weights(path)
+    np.testing.assert_array_equal(fresh.example_weights(), resumed.example_weights())
+    np.testing.assert_array_equal(fresh.store.counts.numpy(), resumed.store.counts.numpy())
+    x, y, _, _ = _data()
+    more = tf.data.Dataset.from_tensor_slices((x, y, np.arange(len(y)) + n)).batch(16)
+    assert f"outside the weight store of {n}" in _error(lambda: fresh.fit(more, verbose=0))
+
+
+def test_evaluate_returns_loss_and_each_metric_once():
+    top2 = lambda: keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")
+    x, y, xm, ym = _data()
+    for metrics in (None, ["accuracy"], [top2(), "accuracy"]):
+        model = fk.MetaReweighting(_cnn(), meta_data=(xm, ym), meta_batch_size=8, **OPTIONS)
+        model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), metrics=metrics)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        plain = _cnn()
+        plain.set_weights(model.base_model.get_weights())
+        plain.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=None if metrics is None else [top2() if m != "accuracy" else m
+                                                            for m in metrics])
+        got, want = model.evaluate(xm, ym, verbose=0), plain.evaluate(xm, ym, verbose=0)
+        assert np.shape(got) == np.shape(want) == ((1 + len(metrics),) if metrics else ())
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        logs = model.evaluate(xm, ym, verbose=0, return_dict=True)
+        assert set(logs) == {"loss"} | {getattr(m, "name", m) for m in metrics or []}
+        np.testing.assert_allclose(np.atleast_1d(got)[0], logs["loss"], rtol=1e-6)
+        assert len(set(model.metrics_names)) == len(model.metrics) - 1  # 'loss' twice: the
+        # training tracker and Keras' evaluation loss tracker, each once
+
+
 class SubclassedBN(keras.Model):
     def __init__(self):
         super().__init__()

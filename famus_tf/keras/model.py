@@ -38,9 +38,11 @@ from famus_tf.train import distribute, weight_store
 
 _HISTORY = {"loss": "loss", "accuracy": "accuracy", "val_loss": "meta_loss",
             "gate_fraction": "gate_fraction", "loss_r": "loss_r", "loss_g": "loss_g"}
+_STORE_KEYS = ("weight_store_values", "weight_store_counts")  # in the saved weights
 
 
 def _check_base(model):
+    """A built keras.Model with trainable variables."""
     if not isinstance(model, keras.Model):
         raise ValueError(f"base_model must be a keras.Model, got {type(model).__name__}")
     if not model.built or not model.trainable_variables:
@@ -146,8 +148,12 @@ class MetaReweighting(keras.Model):
 
     @property
     def metrics(self):
-        own = list(getattr(self, "_trackers", {}).values())
-        return own + super().metrics
+        """The training trackers first, then Keras' (which track them too): each once."""
+        out = []
+        for m in list(getattr(self, "_trackers", {}).values()) + super().metrics:
+            if all(m is not o for o in out):
+                out.append(m)
+        return out
 
     # ------------------------------------------------------------------ steps
     def call(self, inputs, training=False):
@@ -217,12 +223,53 @@ class MetaReweighting(keras.Model):
         if max_id is not None and self.store is None and weight_store.keeps_store(
                 self.meta_config.method):
             self.store = weight_store.WeightStore(max_id + 1)
+        if max_id is not None and self.store is not None and max_id >= self.store.values.shape[0]:
+            raise ValueError(f"example id {max_id} is outside the weight store of "
+                             f"{self.store.values.shape[0]} examples (restored or made by an "
+                             "earlier fit); ids must be 0..N-1 of one training set")
         return super().fit(x, y, *args, **kwargs)
 
     def example_weights(self):
         """[N] per-example meta-learned weight (mean of B v_i over its last appearances,
-        NaN: never seen), from (x, y, example_id) batches; None without ids."""
+        NaN: never seen), from (x, y, example_id) batches; None without ids. The store is
+        part of the saved weights (save_weights, ModelCheckpoint, BackupAndRestore)."""
         return None if self.store is None else self.store.means()
+
+    # ------------------------------------------------------- saved state
+    def save_own_variables(self, store):
+        """Keras' weights file entry of this model: its own variables (Keras') and the
+        weight store's two variables (a tf.Module, which Keras' saving does not walk)."""
+        super().save_own_variables(store)
+        if self.store is not None:
+            store[_STORE_KEYS[0]] = self.store.values.numpy()
+            store[_STORE_KEYS[1]] = self.store.counts.numpy()
+
+    def load_own_variables(self, store):
+        """Restores the weight store (made here if fit has not made it yet: a model
+        loaded before training); a store of another size is refused."""
+        keys = list(store.keys())
+        if _STORE_KEYS[1] in keys:
+            values, counts = store[_STORE_KEYS[0]], store[_STORE_KEYS[1]]
+            if self.store is None:
+                self.store = weight_store.WeightStore(len(counts), last=values.shape[1])
+            if tuple(self.store.values.shape) != values.shape:
+                raise ValueError(f"the weights file holds a weight store of {values.shape[0]} "
+                                 f"examples, this model's has {self.store.values.shape[0]}")
+            self.store.values.assign(values)
+            self.store.counts.assign(counts)
+        super().load_own_variables({k: store[k] for k in keys if k not in _STORE_KEYS})
+
+    def evaluate(self, x=None, y=None, *args, return_dict=False, **kwargs):
+        """keras.Model.evaluate on the base model: [loss, *compiled metrics] (a scalar
+        without metrics), or their dict with return_dict=True."""
+        logs = super().evaluate(x, y, *args, return_dict=True, **kwargs)
+        if return_dict:
+            return logs
+        compiled = self._compile_metrics.metrics if self._compile_metrics is not None else []
+        names = ["loss"] + [m.name for m in compiled]  # Keras' order (no training tracker)
+        names += sorted(set(logs) - set(names))
+        values = [logs[k] for k in names if k in logs]
+        return values[0] if len(values) == 1 else values
 
 
 def _unpack(data):
@@ -232,6 +279,7 @@ def _unpack(data):
 
 
 def _sgd_settings(optimizer, what, default):
+    """(learning rate, momentum, nesterov) of a keras.optimizers.SGD (`default` for None)."""
     if optimizer is None and default is not None:
         return default
     if not isinstance(optimizer, keras.optimizers.SGD):
