@@ -27,7 +27,7 @@ import tensorflow as tf
 from absl import flags
 from PIL import Image
 
-from famus_tf import bench_samplers, cli, hardware, models, step_memory
+from famus_tf import bench_keras, bench_samplers, cli, hardware, models, step_memory
 from famus_tf.config import CotrainConfig, MetaConfig, OptimConfig
 from famus_tf.cotrain import eval_train
 from famus_tf.cotrain.step import CoStep
@@ -56,8 +56,10 @@ flags.DEFINE_string("candidates", None, "FaMUS candidate set (default: the model
                     flag_values=BENCH)
 flags.DEFINE_integer("num_active", 4, "K for FaMUS and Random-K.", flag_values=BENCH)
 flags.DEFINE_string("output_json", None, "Also write the results as JSON here.", flag_values=BENCH)
-flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices", "cotrain", "trained_samplers"],
-                  "step: time training steps; trained_samplers: train MW-Net + FaMUS on the "
+flags.DEFINE_enum("mode", "step", ["step", "pipeline", "devices", "cotrain", "trained_samplers",
+                            "keras_fit"],
+                  "step: time training steps; keras_fit: MetaReweighting.fit beside the program's "
+                  "compiled loop, interleaved (famus_tf/bench_keras.py); trained_samplers: train MW-Net + FaMUS on the "
                   "digits for --sampler_train_steps, then time its step beside the same network "
                   "with untrained samplers and report the gates (famus_tf/bench_samplers.py); cotrain: one iteration of Algorithm 2 (both networks' "
                   "co-training steps on batch_size labeled + batch_size unlabeled + 2 batch_size "
@@ -86,6 +88,7 @@ flags.DEFINE_list("actual_steps", ["recompute", "reuse"], "--mode=trained_sample
                   "steps (recompute, reuse) to time with trained and untrained samplers; the "
                   "first one trains the samplers.", flag_values=BENCH)
 flags.DEFINE_integer("pipeline_images", 512, "JPEGs generated for --mode=pipeline.", flag_values=BENCH)
+bench_keras.define_flags(BENCH)
 
 CONFIGS = {
     "plain": dict(method="plain"),
@@ -403,6 +406,8 @@ def main(argv):
         return _main_cotrain(f)
     if f.mode == "trained_samplers":
         return bench_samplers.main(f)
+    if f.mode == "keras_fit":
+        return bench_keras.main(f, machine)
     unknown = [n for n in f.methods if n not in CONFIGS]
     if unknown:
         raise SystemExit(f"famus_tf.bench: --methods: unknown {unknown}; known: {sorted(CONFIGS)}")
