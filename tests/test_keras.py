@@ -31,7 +31,7 @@ def _data(n=64, m=16, seed=0, dtype="float32"):
 
 def _cnn(seed=1):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, name="conv"),
+    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, use_bias=False, name="conv"),
                              keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU(),
                              keras.layers.GlobalAveragePooling2D(),
                              keras.layers.Dense(8, activation="relu", name="fc"),
@@ -66,8 +66,8 @@ def test_one_fit_step_equals_one_meta_learner_step(famus, dtype):
         mf.float32()
 
 
-# the other methods and the program's FaMUS options, each through fit (float64: MLC's
-# sampler update differs by 4e-3 in float32, from the rounding noted in _one_step)
+# the other methods and the program's FaMUS options, each through fit (float64, for the
+# tighter bounds; the float32 bounds of _one_step hold for them too)
 OTHERS = [dict(method="l2r"), dict(method="mlc"), dict(method="mlc", famus=False),
           dict(actual_step="reuse"), dict(gate_weighting="inverse_prob")]
 
@@ -86,6 +86,7 @@ def _one_step(famus, dtype, method="mwnet", **extra):
     model, (x, y, xm, ym) = _wrapper(famus, dtype=dtype, method=method, **extra)
     assert all(getattr(model.learner.meta, k) == v for k, v in extra.items())
     idx = model.meta_stream.indices(0).numpy()
+    sampler_start = [_values(t.variables) for t in model.learner.samplers]
     history = model.fit(x[:16], y[:16], batch_size=16, epochs=1, shuffle=False, verbose=0).history
 
     base = _cnn()
@@ -98,9 +99,12 @@ def _one_step(famus, dtype, method="mwnet", **extra):
                            tf.constant(xm[idx]), tf.constant(ym[idx], tf.int64))
     got, want = model.learner, learner
     tol = 1e-6 if dtype == "float32" else 1e-10
-    # The samplers' update is a product of the meta-gradients (<u_l, g_l> per tensor): its
-    # float rounding is ~1e6 times the step's (measured: float32 4e-4, float64 3e-10).
-    sampler_tol = 2e-3 if dtype == "float32" else 1e-8
+    # The samplers' update is a product of meta-gradients (<u_l, g_l> per tensor): its
+    # rounding is large next to the step's, so each tensor's difference is bounded
+    # relative to the largest tensor update of the samplers. (The conv has no bias: a bias
+    # before BatchNorm has a zero gradient, which standardised (Eq. 8) is pure rounding
+    # noise, and its sampler's update is then not reproducible between two graphs.)
+    sampler_tol = 1e-3 if dtype == "float32" else 1e-6
     assert int(got.optimizer.iterations.numpy()) == 1
     for key, name in (("loss", "loss"), ("accuracy", "accuracy"), ("val_loss", "meta_loss")):
         if key not in out:
@@ -110,12 +114,15 @@ def _one_step(famus, dtype, method="mwnet", **extra):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
     for a, b in zip(_values(want.method.meta_variables), _values(got.method.meta_variables)):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
-    assert len(want.samplers) == len(got.samplers) == (2 * 3 if famus else 0)
+    assert len(want.samplers) == len(got.samplers) == ((len(base.trainable_variables) - 2) if famus else 0)  # all but the head
     assert len(want.method.meta_variables) == len(got.method.meta_variables) > 0 or \
         method == "l2r"
-    for s, t in zip(want.samplers, got.samplers):
-        for a, b in zip(_values(s.variables), _values(t.variables)):
-            np.testing.assert_allclose(b, a, rtol=sampler_tol, atol=sampler_tol)
+    pairs = [(a, b, a0) for s, t, start in zip(want.samplers, got.samplers, sampler_start)
+             for a, b, a0 in zip(_values(s.variables), _values(t.variables), start)]
+    update = max([np.linalg.norm(a - a0) for a, _, a0 in pairs], default=0.0)
+    assert update > 0 or not famus  # the step trained the samplers
+    for a, b, _ in pairs:
+        assert np.linalg.norm(b - a) <= sampler_tol * update, (np.linalg.norm(b - a), update)
     # the step moved the network: equality is not that of two untouched copies
     assert not np.allclose(_values(_cnn().variables)[0], _values(base.variables)[0])
 
@@ -224,7 +231,7 @@ def test_evaluate_returns_loss_and_each_metric_once():
 class SubclassedBN(keras.Model):
     def __init__(self):
         super().__init__()
-        self.conv = keras.layers.Conv2D(4, 3, name="conv")
+        self.conv = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")
         self.bn = keras.layers.BatchNormalization(name="bn")
         self.pool = keras.layers.GlobalAveragePooling2D()
         self.head = keras.layers.Dense(C, name="head")
