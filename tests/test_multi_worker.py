@@ -101,13 +101,11 @@ class MirroredTest(absltest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.root = tempfile.mkdtemp(prefix="famus_mirrored_")
-        cls.two = os.path.join(cls.root, "two")
         cls.full_one = os.path.join(cls.root, "full_one")
         cls.full_two = os.path.join(cls.root, "full_two")
         full = cls.ARGS + ["--famus=false", f"--max_steps={cls.COMPARED}"]
         cls.run_full_one = _run(full + [f"--model_dir={cls.full_one}"])
         cls.run_full_two = _run(full + MIRRORED + [f"--model_dir={cls.full_two}"])
-        cls.run_two = _run(cls.ARGS + MIRRORED + [f"--model_dir={cls.two}"])
 
     @classmethod
     def tearDownClass(cls):
@@ -133,7 +131,9 @@ class MirroredTest(absltest.TestCase):
         self.assertAlmostEqual(ra["last_top1"], rb["last_top1"], delta=2.0 / 540)
 
     def test_sigkill_then_resume_under_mirrored_matches_uninterrupted(self):
-        self.assertEqual(self.run_two.returncode, 0, self.run_two.stderr[-3000:])
+        two = self.create_tempdir().full_path
+        straight = _run(self.ARGS + MIRRORED + [f"--model_dir={two}"])
+        self.assertEqual(straight.returncode, 0, straight.stderr[-3000:])
         killed = self.create_tempdir().full_path
         args = self.ARGS + MIRRORED + [f"--model_dir={killed}"]
         proc = subprocess.Popen([sys.executable, *BASE, *args], cwd=REPO,
@@ -142,7 +142,7 @@ class MirroredTest(absltest.TestCase):
         resumed = _run(args)
         self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
         self.assertIn("resumed from", resumed.stderr)
-        assert_same_variables(self, self.two, killed)
+        assert_same_variables(self, two, killed)
 
 
 class MultiWorkerTest(absltest.TestCase):
