@@ -54,13 +54,17 @@ class BenchKerasTest(absltest.TestCase):
         self.assertLen(r["fit_times"], 2)
         self.assertAlmostEqual(r["fit_to_loop"], r["fit_ms"] / r["loop_ms"])
         self.assertGreater(r["loop_ms"], 0.0)
-        for flag in ["--keras_steps=5", "--keras_configs=nope"]:
-            bad = subprocess.run([sys.executable, "-m", "famus_tf.bench", "--mode=keras_fit",
-                                  "--model=small_cnn", "--image_size=8", "--channels=1", flag],
-                                 cwd=REPO, capture_output=True, text=True, timeout=300)
-            self.assertNotEqual(bad.returncode, 0)
-            self.assertIn(flag.split("=")[0].lstrip("-"), bad.stderr.strip().splitlines()[-1])
-            self.assertNotIn("Traceback", bad.stderr)
+        # a refused flag: one line in a process, before any timing; the others from run()
+        bad = subprocess.run([sys.executable, "-m", "famus_tf.bench", "--mode=keras_fit",
+                              "--model=small_cnn", "--image_size=8", "--channels=1",
+                              "--keras_configs=nope"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("keras_configs", bad.stderr.strip().splitlines()[-1])
+        self.assertNotIn("Traceback", bad.stderr)
+        for kw, flag in [(dict(steps=5, spe=2), "--keras_steps=5"), (dict(names=()), "keras_configs")]:
+            with self.assertRaisesRegex(ValueError, flag):
+                bench_keras.run(**kw, log=lambda *_: None)
 
 
 if __name__ == "__main__":
