@@ -62,7 +62,8 @@ class BenchKerasTest(absltest.TestCase):
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("keras_configs", bad.stderr.strip().splitlines()[-1])
         self.assertNotIn("Traceback", bad.stderr)
-        for kw, flag in [(dict(steps=5, spe=2), "--keras_steps=5"), (dict(names=()), "keras_configs")]:
+        for kw, flag in [(dict(steps=5, spe=2), "--keras_steps=5"),
+                         (dict(names=()), "keras_configs")]:
             with self.assertRaisesRegex(ValueError, flag):
                 bench_keras.run(**kw, log=lambda *_: None)
 

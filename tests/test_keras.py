@@ -1,8 +1,9 @@
 """famus_tf.keras: fit equals the engine's step, Keras' machinery works, bad input is named.
 
 The equality tests run the wrapper's `fit` and `MetaLearner.train_step` (meta/step.py)
-from the same seeds on the same model, batch and meta batch; float32 bounds 1e-6 hold
-with TF_ENABLE_ONEDNN_OPTS=0 and =1 (one step, a few hundred parameters). The strategy
+from the same seeds on the same model, batch and meta batch; the float32 bounds (1e-6 on
+the network and the meta model, 1e-3 of their update on the samplers) hold with
+TF_ENABLE_ONEDNN_OPTS=0 and =1 (one step, a few hundred parameters). The strategy
 test is float64 (as tests/test_distribute.py), where oneDNN does not take part.
 """
 import os
@@ -31,7 +32,8 @@ def _data(n=64, m=16, seed=0, dtype="float32"):
 
 def _cnn(seed=1):
     keras.utils.set_random_seed(seed)
-    return keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(4, 3, use_bias=False, name="conv"),
+    return keras.Sequential([keras.Input((6, 6, 1)),
+                             keras.layers.Conv2D(4, 3, use_bias=False, name="conv"),
                              keras.layers.BatchNormalization(name="bn"), keras.layers.ReLU(),
                              keras.layers.GlobalAveragePooling2D(),
                              keras.layers.Dense(8, activation="relu", name="fc"),
@@ -114,7 +116,8 @@ def _one_step(famus, dtype, method="mwnet", **extra):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
     for a, b in zip(_values(want.method.meta_variables), _values(got.method.meta_variables)):
         np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
-    assert len(want.samplers) == len(got.samplers) == ((len(base.trainable_variables) - 2) if famus else 0)  # all but the head
+    gated = len(base.trainable_variables) - 2  # every trainable tensor but the head's two
+    assert len(want.samplers) == len(got.samplers) == (gated if famus else 0)
     assert len(want.method.meta_variables) == len(got.method.meta_variables) > 0 or \
         method == "l2r"
     pairs = [(a, b, a0) for s, t, start in zip(want.samplers, got.samplers, sampler_start)
@@ -168,9 +171,9 @@ def test_backup_and_restore_resumes_exactly_with_the_weight_store(tmp_path):
         run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup")), Interrupt()])
     resumed = run([keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
     assert int(resumed.optimizer.iterations.numpy()) == 3 * 4
-    meta, sampler = "meta_optimizer", "sampler_optimizer"
-    for s, r in [(straight, resumed)] + [(getattr(straight.learner, k), getattr(resumed.learner, k))
-                                         for k in (meta, sampler)]:
+    for s, r in [(straight, resumed),
+                 (straight.learner.meta_optimizer, resumed.learner.meta_optimizer),
+                 (straight.learner.sampler_optimizer, resumed.learner.sampler_optimizer)]:
         for a, b in zip(_values(s.variables), _values(r.variables)):
             np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
     n = len(straight.example_weights())

@@ -2,10 +2,10 @@
 
 Mirrored over two logical CPUs: with synchronized BatchNorm it trains as one device
 does. Multi-worker: two worker processes on 127.0.0.1 with TF_CONFIG end with
-identical variables, only the chief writes the checkpoint,
-summaries and SavedModel, a dead worker stops the run with a clear message, and the
-restarted cluster resumes from the last checkpoint to the variables of a run that
-was never interrupted (the checkpoint and input-position path Mirrored shares).
+identical variables, only the chief writes the checkpoint, summaries and SavedModel, a
+dead worker stops the run with a clear message, and the restarted cluster resumes from
+the last checkpoint to the variables of a run that was never interrupted (the checkpoint
+and input-position path Mirrored shares).
 """
 import glob
 import json
@@ -76,8 +76,7 @@ class MirroredTest(absltest.TestCase):
     """Mirrored runs (two logical CPUs, synchronized BatchNorm): full MW-Net is compared
     with one device step by step."""
 
-    ARGS = ["--epochs=1", "--export=false", "--sync_batchnorm", "--steps_per_call=1",
-            "--checkpoint_every=5"]
+    ARGS = ["--epochs=1", "--export=false", "--sync_batchnorm", "--steps_per_call=1"]
     # The one-device comparison: full MW-Net (FaMUS's hard gates are discrete: a float32
     # difference between the one- and two-device reductions can flip a gate whose noisy
     # logit is near zero; the FaMUS step under a strategy equals one device step by step
